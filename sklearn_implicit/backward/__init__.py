@@ -1,0 +1,78 @@
+"""Backward modes: how training differentiates through the fixed-point solve.
+
+=================  ===========================================  =================
+name               gradient                                     memory in n_iter
+=================  ===========================================  =================
+``"implicit"``     exact at z* (adjoint fixed point)            constant
+``"jacobian_free"`` one step at z* (JFB)                        constant
+``"phantom"``      ``k`` damped steps at z*                     constant
+``"unroll"``       through all steps                            linear
+=================  ===========================================  =================
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from ._base import BackwardMode
+from ._implicit import ImplicitDifferentiation
+from ._jacobian_free import JacobianFree
+from ._phantom import PhantomGradient
+from ._unroll import Unroll
+
+__all__ = [
+    "BACKWARD_MODES",
+    "BackwardMode",
+    "ImplicitDifferentiation",
+    "JacobianFree",
+    "PhantomGradient",
+    "Unroll",
+    "get_backward",
+]
+
+BACKWARD_MODES = {
+    "implicit": ImplicitDifferentiation,
+    "jacobian_free": JacobianFree,
+    "phantom": PhantomGradient,
+    "unroll": Unroll,
+}
+
+
+def get_backward(backward, **options):
+    """Build a backward mode from a name, a class, or return an instance.
+
+    Parameters
+    ----------
+    backward : str, BackwardMode subclass or instance, or callable
+        The mode. Names: ``"implicit"``, ``"jacobian_free"``, ``"phantom"``,
+        ``"unroll"``.
+    **options
+        Constructor options (e.g. ``k=3, tau=0.8`` for ``"phantom"``).
+
+    Returns
+    -------
+    BackwardMode or callable
+    """
+    if isinstance(backward, str):
+        if backward not in BACKWARD_MODES:
+            raise ValueError(
+                f"Unknown backward mode {backward!r}; expected one of {sorted(BACKWARD_MODES)}."
+            )
+        backward = BACKWARD_MODES[backward]
+    if inspect.isclass(backward):
+        try:
+            return backward(**options)
+        except TypeError as exc:
+            raise ValueError(
+                f"Invalid options {sorted(options)} for backward mode {backward.__name__}: {exc}"
+            ) from None
+    if options:
+        raise ValueError(
+            f"backward__ options {sorted(options)} can only be used when backward is a name or class."
+        )
+    if callable(backward):
+        return backward
+    raise ValueError(
+        f"backward must be a name in {sorted(BACKWARD_MODES)}, a BackwardMode, or a callable; "
+        f"got {type(backward).__name__}."
+    )
