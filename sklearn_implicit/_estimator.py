@@ -320,7 +320,18 @@ class BaseImplicitEstimator(BaseEstimator):
         )
 
     def _criterion(self):
+        """The skorch ``criterion`` (a loss class)."""
         return nn.MSELoss
+
+    def _net_class(self):
+        """The skorch net class wrapped in ``net_``."""
+        from skorch import NeuralNetRegressor
+
+        return NeuralNetRegressor
+
+    def _net_kwargs(self):
+        """Extra keyword arguments for the skorch net (e.g. a ``collate_fn``)."""
+        return {}
 
     def _targets_for_training(self, y):
         return y
@@ -345,8 +356,6 @@ class BaseImplicitEstimator(BaseEstimator):
         self : object
             The fitted estimator.
         """
-        from skorch import NeuralNetRegressor
-
         X, y = self._validate_Xy(X, y)
         y = np.asarray(y)
         self._y_ndim = y.ndim
@@ -364,7 +373,11 @@ class BaseImplicitEstimator(BaseEstimator):
             torch.manual_seed(seed)
             module = self._build_module(X, y2)
             callbacks = [("progress", _EpochProgress(self.max_epochs))] if self.verbose else []
-            net = NeuralNetRegressor(
+            net_kwargs = {
+                f"optimizer__{k}": v for k, v in self._routed("optimizer").items()
+            }
+            net_kwargs.update(self._net_kwargs())
+            net = self._net_class()(
                 module=module,
                 criterion=self._criterion(),
                 optimizer=optimizer,
@@ -376,7 +389,7 @@ class BaseImplicitEstimator(BaseEstimator):
                 iterator_train__shuffle=True,
                 callbacks=callbacks,
                 verbose=0,
-                **{f"optimizer__{k}": v for k, v in self._routed("optimizer").items()},
+                **net_kwargs,
             )
             net.initialize()
             X_train = self._training_inputs(X)
