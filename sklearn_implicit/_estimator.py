@@ -95,6 +95,23 @@ def build_component(spec, kind, registry, defaults, options):
     return obj
 
 
+def _pad_rows(x, multiple=8):
+    """Pad a batch tensor to a multiple of ``multiple`` rows by repeating its last row.
+
+    Matrix kernels pick different code paths (and so round differently) for
+    small or ragged batches; padding makes a sample's prediction bitwise
+    independent of the batch it is predicted in (sklearn's subset-invariance
+    check). Non-tensor inputs are returned unchanged.
+    """
+    if not isinstance(x, torch.Tensor) or x.dim() == 0:
+        return x
+    n = x.shape[0]
+    pad = (-n) % multiple
+    if pad == 0 or n == 0:
+        return x
+    return torch.cat([x, x[-1:].expand((pad,) + tuple(x.shape[1:]))])
+
+
 class _EpochProgress:
     """A tqdm progress bar over epochs, showing the training loss (skorch callback)."""
 
@@ -192,7 +209,8 @@ class BaseImplicitEstimator(BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
-        self._set_prefixed(kwargs, error=TypeError)
+        for key, value in kwargs.items():
+            setattr(self, key, value)
 
     # ------------------------------------------------------------------ params
     @staticmethod
@@ -210,9 +228,26 @@ class BaseImplicitEstimator(BaseEstimator):
                 )
             setattr(self, key, value)
 
+    def _extra_param_names(self):
+        """Keyword parameters beyond the signature (routed ones, or unknown ones to reject)."""
+        named = set(self._get_param_names())
+        return [
+            k
+            for k in vars(self)
+            if k not in named and not k.startswith("_") and not k.endswith("_")
+        ]
+
+    def _check_extra_params(self):
+        unknown = [k for k in self._extra_param_names() if not self._is_prefixed(k)]
+        if unknown:
+            raise ValueError(
+                f"{type(self).__name__} got unknown parameter(s) {sorted(unknown)}; routed "
+                f"parameters must start with one of {', '.join(p + '__' for p in PREFIXES)}."
+            )
+
     def get_params(self, deep=True):
         params = super().get_params(deep=deep)
-        params.update({k: v for k, v in vars(self).items() if self._is_prefixed(k)})
+        params.update({k: getattr(self, k) for k in self._extra_param_names()})
         return params
 
     def set_params(self, **params):
@@ -231,6 +266,7 @@ class BaseImplicitEstimator(BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
+        tags.target_tags.multi_output = True
         return tags
 
     def __sklearn_is_fitted__(self):
@@ -356,6 +392,7 @@ class BaseImplicitEstimator(BaseEstimator):
         self : object
             The fitted estimator.
         """
+        self._check_extra_params()
         X, y = self._validate_Xy(X, y)
         y = np.asarray(y)
         self._y_ndim = y.ndim
@@ -448,9 +485,17 @@ class BaseImplicitEstimator(BaseEstimator):
             for start in range(0, n, chunk):
                 stop = min(start + chunk, n)
                 xb = self._to_tensor(self._slice(X, start, stop), device)
-                cb = None if callback is None else functools.partial(callback, start, stop)
+                m = stop - start
+                xb = _pad_rows(xb)
+                cb = None
+                if callback is not None:
+
+                    def cb(k, y, start=start, stop=stop, m=m):
+                        callback(start, stop, k, y[:m])
+
                 y, _, info = module.solve(xb, max_iter=max_iter, tol=tol, track=track, callback=cb)
-                outs.append(y.detach().cpu())
+                outs.append(y[:m].detach().cpu())
+                info = info.head(m)
                 infos.append(info)
         finally:
             module.train(was_training)
@@ -730,7 +775,7 @@ class ImplicitRegressor(RegressorMixin, BaseImplicitEstimator):
     **kwargs
         Routed parameters ``operator__*``, ``encoder__*``, ``decoder__*``,
         ``optimizer__*``, ``solver__*`` and ``backward__*``; anything else
-        raises ``TypeError``.
+        makes ``fit`` raise ``ValueError``.
 
     Attributes
     ----------

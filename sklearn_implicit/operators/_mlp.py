@@ -11,11 +11,13 @@ _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU, "softplus": n
 
 
 class SpectralCap(nn.Module):
-    """Parametrisation ``V -> V * min(1, cap / sigma(V))``.
+    """``V -> V * min(1, cap / sigma(V))`` with ``sigma`` the largest singular value.
 
-    ``sigma`` is the largest singular value, estimated by one power-iteration
-    step per training forward pass (the vectors persist as buffers, as in
-    :func:`torch.nn.utils.parametrizations.spectral_norm`).
+    ``sigma`` is tracked by power iteration: two steps per call in training
+    mode (the vectors persist as buffers, as in
+    :func:`torch.nn.utils.parametrizations.spectral_norm`), none in eval mode.
+    Applied explicitly in ``forward`` (not as a torch parametrization) so that
+    modules stay picklable.
     """
 
     def __init__(self, n, cap):
@@ -114,9 +116,14 @@ class MLPOperator(nn.Module):
         if max_contraction is not None:
             if not 0 < float(max_contraction) < 1:
                 raise ValueError(f"max_contraction must be in (0, 1), got {max_contraction!r}.")
-            nn.utils.parametrize.register_parametrization(
-                self.recur, "weight", SpectralCap(int(width), float(max_contraction))
-            )
+            self.cap = SpectralCap(int(width), float(max_contraction))
+        else:
+            self.cap = None
+
+    def recurrent_weight(self):
+        """The effective ``W`` (capped when ``max_contraction`` is set)."""
+        W = self.recur.weight
+        return W if self.cap is None else self.cap(W)
 
     def forward(self, z, x):
-        return self.hidden(self.act(self.recur(z) + self.inject(x)))
+        return self.hidden(self.act(nn.functional.linear(z, self.recurrent_weight()) + self.inject(x)))

@@ -82,6 +82,20 @@ class SolverInfo:
     def n_samples(self) -> int:
         return int(self.n_steps.shape[0])
 
+    def head(self, n: int) -> SolverInfo:
+        """The info of the first ``n`` samples."""
+        return SolverInfo(
+            n_steps=self.n_steps[:n],
+            residual=self.residual[:n],
+            converged=self.converged[:n],
+            diverged=self.diverged[:n],
+            residual_trace=self.residual_trace[:, :n],
+            max_iter=self.max_iter,
+            tol=self.tol,
+            solver=self.solver,
+            extra=self.extra,
+        )
+
     @classmethod
     def concatenate(cls, infos: list[SolverInfo]) -> SolverInfo:
         """Join the infos of consecutive batches along the sample axis."""
