@@ -49,6 +49,8 @@ class ImplicitDifferentiation(BackwardMode):
         b_tol = tol if self.tol is None else self.tol
 
         def hook(grad):
+            if grad is None:  # an undefined incoming gradient stays undefined
+                return None
             # A separate one-step graph in z only, so vector-Jacobian products do
             # not re-enter this hook.
             with torch.enable_grad():
