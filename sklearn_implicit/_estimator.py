@@ -91,7 +91,9 @@ def build_component(spec, kind, registry, defaults, options):
             f"with arguments {sorted(kwargs)}: {exc}"
         ) from None
     if not isinstance(obj, nn.Module):
-        raise ValueError(f"The {kind} factory must return a torch.nn.Module, got {type(obj).__name__}.")
+        raise ValueError(
+            f"The {kind} factory must return a torch.nn.Module, got {type(obj).__name__}."
+        )
     return obj
 
 
@@ -410,9 +412,7 @@ class BaseImplicitEstimator(BaseEstimator):
             torch.manual_seed(seed)
             module = self._build_module(X, y2)
             callbacks = [("progress", _EpochProgress(self.max_epochs))] if self.verbose else []
-            net_kwargs = {
-                f"optimizer__{k}": v for k, v in self._routed("optimizer").items()
-            }
+            net_kwargs = {f"optimizer__{k}": v for k, v in self._routed("optimizer").items()}
             net_kwargs.update(self._net_kwargs())
             net = self._net_class()(
                 module=module,
@@ -459,9 +459,7 @@ class BaseImplicitEstimator(BaseEstimator):
             isinstance(n_iter, bool) or not isinstance(n_iter, Integral) or n_iter < 1
         ):
             raise ValueError(f"n_iter must be an integer >= 1, got {n_iter!r}.")
-        if tol is not None and (
-            isinstance(tol, bool) or not isinstance(tol, Real) or not tol >= 0
-        ):
+        if tol is not None and (isinstance(tol, bool) or not isinstance(tol, Real) or not tol >= 0):
             raise ValueError(f"tol must be a non-negative number, got {tol!r}.")
         max_iter = self.n_iter if n_iter is None else int(n_iter)
         if tol is None:
@@ -676,7 +674,11 @@ class BaseImplicitEstimator(BaseEstimator):
         max_iter, _ = self._budget(n_iter, None)
         if not (isinstance(eps, Real) and eps > 0):
             raise ValueError(f"eps must be a positive number, got {eps!r}.")
-        if isinstance(n_directions, bool) or not isinstance(n_directions, Integral) or n_directions < 1:
+        if (
+            isinstance(n_directions, bool)
+            or not isinstance(n_directions, Integral)
+            or n_directions < 1
+        ):
             raise ValueError(f"n_directions must be an integer >= 1, got {n_directions!r}.")
         if reduce not in ("max", "mean"):
             raise ValueError(f"reduce must be 'max' or 'mean', got {reduce!r}.")
@@ -700,7 +702,7 @@ class BaseImplicitEstimator(BaseEstimator):
                 self._concat([Xc, Xp]),
                 max_iter=max_iter,
                 tol=0.0,
-                callback=lambda s0, s1, k, y: collector(k, y),
+                callback=lambda s0, s1, k, y, c=collector: c(k, y),
                 chunk_size=(stop - start) * (1 + n_directions),
             )
             # Group pairs sample-major within the chunk: (T, r, n_c) -> (T, n_c * r).

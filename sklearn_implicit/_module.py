@@ -30,7 +30,9 @@ class ImplicitModule(nn.Module):
         Training tolerance.
     """
 
-    def __init__(self, operator, encoder=None, decoder=None, *, state_shape, solver, backward, n_iter, tol):
+    def __init__(
+        self, operator, encoder=None, decoder=None, *, state_shape, solver, backward, n_iter, tol
+    ):
         super().__init__()
         self.operator = operator
         self.encoder = encoder if encoder is not None else nn.Identity()
@@ -52,7 +54,11 @@ class ImplicitModule(nn.Module):
         u = self.encoder(x)
         z0 = self.init_state(u)
         z = self.backward(
-            lambda z: self.operator(z, u), z0, solver=self.solver, max_iter=self.n_iter, tol=self.tol
+            lambda z: self.operator(z, u),
+            z0,
+            solver=self.solver,
+            max_iter=self.n_iter,
+            tol=self.tol,
         )
         return self.decoder(z)
 

@@ -53,7 +53,10 @@ def test_predict_with_budget_equals_manual_iteration(fitted, data):
         for t in range(1, 8):
             z = module.operator(z, u)
             np.testing.assert_allclose(
-                fitted.predict(X[:10], n_iter=t), module.decoder(z)[:, 0].numpy(), rtol=1e-6, atol=1e-7
+                fitted.predict(X[:10], n_iter=t),
+                module.decoder(z)[:, 0].numpy(),
+                rtol=1e-6,
+                atol=1e-7,
             )
 
 
@@ -154,9 +157,15 @@ def test_gridsearch_in_pipeline(data):
         cv=2,
     )
     grid.fit(X, y)
-    assert set(grid.best_params_) == {"implicitregressor__n_iter", "implicitregressor__operator__width"}
+    assert set(grid.best_params_) == {
+        "implicitregressor__n_iter",
+        "implicitregressor__operator__width",
+    }
     best = grid.best_estimator_[-1]
-    assert best.module_.operator.state_shape[0] == grid.best_params_["implicitregressor__operator__width"]
+    assert (
+        best.module_.operator.state_shape[0]
+        == grid.best_params_["implicitregressor__operator__width"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -196,7 +205,13 @@ def test_custom_operator_class_and_instance():
     X = rng.uniform(0.5, 1.0, size=(200, 1))
     y = 1.0 / X[:, 0]
     est = ImplicitRegressor(
-        ScalarOperator, operator__eta=0.9, n_iter=100, tol=1e-6, max_epochs=100, lr=0.05, random_state=0
+        ScalarOperator,
+        operator__eta=0.9,
+        n_iter=100,
+        tol=1e-6,
+        max_epochs=100,
+        lr=0.05,
+        random_state=0,
     ).fit(X, y)
     assert est.module_.state_shape == (1,)
     assert est.score(X, y) > 0.99
@@ -243,7 +258,9 @@ def test_pickle_and_joblib_round_trip(fitted, data):
     buf = io.BytesIO()
     joblib.dump(fitted, buf)
     buf.seek(0)
-    np.testing.assert_array_equal(joblib.load(buf).predict(X, n_iter=3), fitted.predict(X, n_iter=3))
+    np.testing.assert_array_equal(
+        joblib.load(buf).predict(X, n_iter=3), fitted.predict(X, n_iter=3)
+    )
 
 
 def test_not_fitted():

@@ -126,4 +126,6 @@ class MLPOperator(nn.Module):
         return W if self.cap is None else self.cap(W)
 
     def forward(self, z, x):
-        return self.hidden(self.act(nn.functional.linear(z, self.recurrent_weight()) + self.inject(x)))
+        return self.hidden(
+            self.act(nn.functional.linear(z, self.recurrent_weight()) + self.inject(x))
+        )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import torch
-
 from ._info import residual_norm
 from ._tracker import Tracker, exact_info, fast_fixed_budget
 
@@ -77,5 +75,3 @@ def picard(f, z0, *, max_iter, tol, damping=1.0, track=False, callback=None):
         if done:
             break
     return tracker.z, tracker.info()
-
-

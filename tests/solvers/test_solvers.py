@@ -20,8 +20,10 @@ def _affine(seed, n=6, batch=4, rho=0.8):
 
 def _cosine():
     # The Dottie number: the unique real fixed point of cos.
-    return torch.cos, torch.full((3, 1), 0.7390851332151607, dtype=torch.float64), torch.zeros(
-        3, 1, dtype=torch.float64
+    return (
+        torch.cos,
+        torch.full((3, 1), 0.7390851332151607, dtype=torch.float64),
+        torch.zeros(3, 1, dtype=torch.float64),
     )
 
 
@@ -105,7 +107,9 @@ def test_samples_are_independent_of_their_batch(solver):
     A = 0.9 * A / torch.linalg.matrix_norm(A, 2)
     b = torch.randn(8, 6, generator=g, dtype=torch.float64)
     for i in (0, 5):
-        z_i, info_i = solver(lambda z: z @ A.T + b[i : i + 1], z0[i : i + 1], max_iter=200, tol=1e-6)
+        z_i, info_i = solver(
+            lambda z, i=i: z @ A.T + b[i : i + 1], z0[i : i + 1], max_iter=200, tol=1e-6
+        )
         torch.testing.assert_close(z_i[0], z_full[i], atol=1e-12, rtol=0)
         assert info_i.n_steps[0] == info_full.n_steps[i]
 
