@@ -70,11 +70,20 @@ class RatioCollector:
         self.r = n_directions
         self.norms = norms
         self.distance = distance
-        self.ratios = torch.zeros(max_iter, n_base * n_directions, dtype=torch.float64)
+        self.max_iter = max_iter
+        self._steps = [None] * max_iter
 
     def __call__(self, k, y):
         base = y[: self.n]
         pert = y[self.n :]
-        rep = base.repeat((self.r,) + (1,) * (base.dim() - 1)) if base.dim() > 0 else base
-        dist = self.distance(pert, rep).detach().double().cpu()
-        self.ratios[k - 1] = dist / self.norms
+        if self.r > 1:
+            base = base.unsqueeze(0).expand((self.r,) + tuple(base.shape))
+            base = base.reshape((-1,) + tuple(base.shape[2:]))
+        # Kept on the device until the end: no synchronisation per step.
+        self._steps[k - 1] = self.distance(pert, base).detach()
+
+    @property
+    def ratios(self):
+        """Ratios of shape (max_iter, n_base * n_directions), direction-major, float64."""
+        dist = torch.stack(self._steps).double().cpu()
+        return dist / self.norms
