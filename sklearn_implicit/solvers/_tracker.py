@@ -60,10 +60,12 @@ class Tracker:
 
     def step(self, k: int, z_new: torch.Tensor, res: torch.Tensor | None) -> bool:
         """Offer the iterate of step ``k`` (1-based); return True when all are done."""
-        flat = z_new.reshape(z_new.shape[0], -1)
-        finite = torch.isfinite(flat).all(dim=1)
         if res is not None:
-            finite &= torch.isfinite(res)
+            # A non-finite entry makes the residual's norms inf or NaN, so checking
+            # the (n_samples,) residual is enough.
+            finite = torch.isfinite(res)
+        else:
+            finite = torch.isfinite(z_new.reshape(z_new.shape[0], -1)).all(dim=1)
         newly_div = self.active & ~finite
         upd = self.active & finite
         self.z = torch.where(_row_mask(upd, z_new), z_new, self.z)
