@@ -1,0 +1,166 @@
+"""DeblurRegressor: operators' shapes and gradients, memory, end-to-end fit, Lipschitz."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import cross_val_score
+
+from sklearn_implicit.datasets import make_blurred_images
+from sklearn_implicit.imaging import (
+    BlurFFT,
+    DeblurRegressor,
+    PnPOperator,
+    ResidualDenoiser,
+    motion_kernel,
+    peak_signal_noise_ratio,
+)
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+TINY = dict(kernel_size=5, width=8, depth=3, n_iter=6, max_epochs=2, batch_size=8, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = make_blurred_images(16, size=16, kernel_size=5, random_state=0)
+    return X, y
+
+
+def _operator(scheme, size=12):
+    physics = BlurFFT(motion_kernel(5), (size, size))
+    torch.manual_seed(0)
+    op = PnPOperator(physics, ResidualDenoiser(1, 8, 3), scheme=scheme, step=0.8)
+    # Make the denoiser non-trivial (its last layer starts at zero).
+    torch.nn.init.normal_(op.denoiser.net[-1].weight, std=0.05)
+    return op
+
+
+@pytest.mark.parametrize("scheme", ["pgd", "hqs", "explicit"])
+def test_operator_shapes_and_gradients(scheme):
+    op = _operator(scheme)
+    x = torch.rand(3, 1, 12, 12)
+    y = torch.rand(3, 1, 12, 12, requires_grad=True)
+    out = op(y, x)
+    assert out.shape == (3, 1, 12, 12)
+    out.square().sum().backward()
+    grads = {n: p.grad for n, p in op.named_parameters()}
+    assert torch.isfinite(grads["denoiser.net.0.weight"]).all()
+    assert grads["log_sigma"] is not None and grads["log_sigma"] != 0
+    if scheme == "explicit":
+        assert grads["log_step"] is None and y.grad is None
+    else:
+        assert grads["log_step"] != 0 and y.grad.abs().sum() > 0
+
+
+def test_operator_formulas_with_identity_denoiser():
+    physics = BlurFFT(motion_kernel(5), (12, 12))
+    x = torch.rand(2, 1, 12, 12, dtype=torch.float64)
+    y = torch.rand(2, 1, 12, 12, dtype=torch.float64)
+    pgd = PnPOperator(physics, ResidualDenoiser(1, 4, 2).double(), scheme="pgd", step=0.5)
+    expected = y - 0.5 * physics.adjoint(physics(y) - x)
+    torch.testing.assert_close(pgd(y, x), expected)
+    hqs = PnPOperator(physics, ResidualDenoiser(1, 4, 2).double(), scheme="hqs", step=4.0)
+    v = hqs(y, x)
+    # v solves (A^T A + beta I) v = A^T x + beta y with beta = 1/4.
+    torch.testing.assert_close(
+        physics.adjoint(physics(v)) + 0.25 * v, physics.adjoint(x) + 0.25 * y
+    )
+
+
+@pytest.mark.parametrize("backward", ["implicit", "jacobian_free"])
+def test_training_memory_does_not_grow_with_n_iter(backward, data):
+    X, y = data
+
+    def saved_bytes(n_iter):
+        est = DeblurRegressor("pgd", **{**TINY, "max_epochs": 0, "n_iter": n_iter, "tol": 0.0})
+        est.backward = backward
+        est.fit(X, y)
+        module = est.net_.module_
+        module.train()
+        total = 0
+
+        def pack(t):
+            nonlocal total
+            total += t.numel() * t.element_size()
+            return t
+
+        xb = torch.tensor(X[:4], dtype=torch.float32)
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            out = module(xb)
+        out.sum().backward()
+        return total
+
+    assert saved_bytes(20) == saved_bytes(3) > 0
+
+
+@pytest.mark.parametrize("scheme", ["pgd", "hqs"])
+def test_tiny_end_to_end_fit(scheme, data):
+    X, y = data
+    est = DeblurRegressor(scheme, **TINY, lr=3e-3).fit(X, y)
+    assert len(est.loss_curve_) == 2 and np.isfinite(est.loss_curve_).all()
+    pred = est.predict(X)
+    assert pred.shape == y.shape and np.isfinite(pred).all()
+    assert est.score(X, y) == pytest.approx(peak_signal_noise_ratio(y, pred))
+    assert est.image_shape_ == (1, 16, 16)
+    # Budgets: predict(n_iter=t) is the t-th staged prediction.
+    staged = list(est.staged_predict(X[:3], n_iter=3))
+    np.testing.assert_allclose(staged[2], est.predict(X[:3], n_iter=3), atol=1e-5)
+    # The baseline has the same parameter count.
+    base = DeblurRegressor("explicit", **TINY).fit(X, y)
+    assert base.n_parameters_ == est.n_parameters_
+    np.testing.assert_allclose(base.predict(X[:2], n_iter=1), base.predict(X[:2], n_iter=4))
+
+
+def test_init_observation_and_image_shape(data):
+    X, y = data
+    est = DeblurRegressor("hqs", **{**TINY, "max_epochs": 0}, init="observation").fit(X, y)
+    # An untrained HQS step from y0 = x differs from one from y0 = 0.
+    zero = clone(est).set_params(init="zeros").fit(X, y)
+    assert not np.allclose(est.predict(X[:2], n_iter=1), zero.predict(X[:2], n_iter=1))
+    est2 = DeblurRegressor(**{**TINY, "max_epochs": 0}, image_shape=(16, 16)).fit(X, y)
+    assert est2.image_shape_ == (1, 16, 16)
+    with pytest.raises(ValueError, match="image_shape"):
+        DeblurRegressor(**TINY, image_shape=(8, 8)).fit(X, y)
+    with pytest.raises(ValueError, match="square"):
+        DeblurRegressor(**TINY).fit(X[:, :250], y[:, :250])
+    with pytest.raises(ValueError, match="shaped like X"):
+        DeblurRegressor(**TINY).fit(X, y[:, :10])
+
+
+def test_cross_validation_and_clone(data):
+    X, y = data
+    scores = cross_val_score(DeblurRegressor("hqs", **{**TINY, "max_epochs": 1}), X, y, cv=2)
+    assert scores.shape == (2,) and np.isfinite(scores).all() and (scores > 5).all()
+    est = DeblurRegressor(**TINY, solver__damping=0.9)
+    assert clone(est).get_params()["solver__damping"] == 0.9
+
+
+@pytest.mark.parametrize("directions", ["frequency", "random"])
+def test_lipschitz_curve(directions, data):
+    X, y = data
+    est = DeblurRegressor("pgd", **{**TINY, "max_epochs": 0}).fit(X, y)
+    curve = est.lipschitz_curve(
+        X[:3], n_iter=5, n_directions=2, directions=directions, random_state=0
+    )
+    assert curve.lipschitz.shape == (5,) and curve.ratios.shape == (5, 6)
+    assert curve.reduce == "max"
+    # Untrained PGD with the identity denoiser is the Landweber iteration from 0:
+    # y_t is linear in x and its gain grows with t, bounded by t * step * ||A||.
+    assert np.all(np.diff(curve.lipschitz) > 0)
+    assert curve.lipschitz[-1] <= 5 * 1.0 + 1e-4
+    with pytest.raises(ValueError, match="directions"):
+        est.lipschitz_curve(X[:2], n_iter=2, directions="diagonal")
+
+
+def test_frequency_perturbations_are_single_fourier_modes(data):
+    X, y = data
+    est = DeblurRegressor(**{**TINY, "max_epochs": 0}).fit(X, y)
+    Xp, norms = est._perturb(X[:2], 0.5, 3, np.random.RandomState(0))
+    d = (Xp - np.tile(X[:2], (3, 1)).astype(np.float32)).reshape(6, 16, 16)
+    np.testing.assert_allclose(np.linalg.norm(d.reshape(6, -1), axis=1), 0.5, rtol=1e-4)
+    np.testing.assert_allclose(norms, 0.5)
+    for di in d:
+        spectrum = np.abs(np.fft.rfft2(di))
+        assert spectrum[0, 0] < 1e-3 * spectrum.max()
+        assert (spectrum > 1e-3 * spectrum.max()).sum() <= 2
