@@ -765,6 +765,22 @@ class BaseImplicitEstimator(BaseEstimator):
             reduce=reduce,
         )
 
+    def regularity_report(self, X, **kw):
+        """Per-sample regularity of the learned operator at its fixed points.
+
+        Contraction modulus ``mu(x)``, Lipschitz constant in ``x``, the
+        necessity bound ``Lip_x(G) / (1 - mu(x))`` and the measured local
+        Lipschitz constant of the fixed point beside it. See
+        :func:`sklearn_implicit._regularity.regularity_report` for the options.
+
+        Returns
+        -------
+        report : RegularityReport
+        """
+        from ._regularity import regularity_report
+
+        return regularity_report(self, X, **kw)
+
     def __setstate__(self, state):
         super().__setstate__(state)
         dev = getattr(self, "device_", None)
