@@ -174,3 +174,19 @@ def test_bad_inputs(untrained, data):
         untrained.lipschitz_curve(X[:2], block="d")
     with pytest.raises(TypeError):
         LPGNNRegressor(width=3)
+
+
+def test_pickle_roundtrip(untrained, data):
+    import pickle
+
+    X, _ = data
+    clone = pickle.loads(pickle.dumps(untrained))
+    np.testing.assert_array_equal(clone.predict(X[:3]), untrained.predict(X[:3]))
+
+
+def test_normalize_false_uses_raw_features(data):
+    X, y = data
+    est = LPGNNRegressor(emb_size=4, max_epochs=0, normalize=False, random_state=0).fit(X, y)
+    assert float(est.module_.decoder.scale) == 1.0
+    est = LPGNNRegressor(emb_size=4, max_epochs=0, random_state=0).fit(X, y)
+    assert float(est.module_.decoder.scale) == pytest.approx(np.nanstd(y), rel=1e-5)
