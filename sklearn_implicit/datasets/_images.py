@@ -73,10 +73,16 @@ def load_source_image(name):
     sources = {**IMAGE_SOURCES["train"], **IMAGE_SOURCES["test"]}
     if name not in sources:
         raise ValueError(f"Unknown source image {name!r}; expected one of {sorted(sources)}.")
-    from skimage.color import rgb2gray, rgba2rgb
-    from skimage.io import imread
-    from skimage.transform import rescale
-    from skimage.util import img_as_float
+    try:
+        from skimage.color import rgb2gray, rgba2rgb
+        from skimage.io import imread
+        from skimage.transform import rescale
+        from skimage.util import img_as_float
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "make_blurred_images needs scikit-image (its bundled photographs): "
+            'pip install "sklearn-implicit[imaging]".'
+        ) from exc
 
     img = img_as_float(imread(_package_file(*sources[name])))
     if img.ndim == 3 and img.shape[-1] == 4:
