@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ._estimator import BaseImplicitEstimator, ImplicitRegressor
 from ._module import ImplicitModule
+from ._regularity import RegularityReport, regularity_report
 from .lipschitz import LipschitzCurve
 from .solvers import SolverInfo
 
@@ -40,8 +41,10 @@ __all__ = [
     "LPGNNRegressor",
     "LipschitzCurveDisplay",
     "LoopedTransformerClassifier",
+    "RegularityReport",
     "ImplicitRegressor",
     "LipschitzCurve",
     "SolverInfo",
     "__version__",
+    "regularity_report",
 ]
