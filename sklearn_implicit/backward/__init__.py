@@ -1,13 +1,13 @@
 """Backward modes: how training differentiates through the fixed-point solve.
 
-=================  ===========================================  =================
-name               gradient                                     memory in n_iter
-=================  ===========================================  =================
-``"implicit"``     exact at z* (adjoint fixed point)            constant
-``"jacobian_free"`` one step at z* (JFB)                        constant
-``"phantom"``      ``k`` damped steps at z*                     constant
-``"unroll"``       through all steps                            linear
-=================  ===========================================  =================
+====================  ===========================================  ================
+name                  gradient                                     memory in n_iter
+====================  ===========================================  ================
+``"implicit"``        exact at z* (adjoint fixed point)            constant
+``"jacobian_free"``   one step at z* (JFB)                         constant
+``"phantom"``         ``k`` damped steps at z*                     constant
+``"unroll"``          through all steps                            linear
+====================  ===========================================  ================
 """
 
 from __future__ import annotations
