@@ -42,7 +42,7 @@ def run(*, quick: bool = True, seed: int = 0, output: str | None = None) -> dict
     from . import DeblurRegressor, peak_signal_noise_ratio
 
     start = time.perf_counter()
-    n_train, n_test, epochs, T = (192, 32, 5, 15) if quick else (384, 64, 8, 30)
+    n_train, n_test, epochs, T = (192, 32, 5, 15) if quick else (256, 64, 6, 30)
     X_train, y_train = make_blurred_images(n_train, size=32, random_state=seed)
     X_test, y_test = make_blurred_images(n_test, size=32, subset="test", random_state=seed + 1)
     common = dict(width=12, depth=4, lr=2e-3, n_iter=12, random_state=seed)
