@@ -97,6 +97,15 @@ def build_component(spec, kind, registry, defaults, options):
     return obj
 
 
+def _module_device(module, fallback):
+    """Where the module's parameters live (skorch's ``device`` may be None under Accelerate)."""
+    for tensor in module.parameters():
+        return tensor.device
+    for tensor in module.buffers():
+        return tensor.device
+    return torch.device(fallback if fallback is not None else "cpu")
+
+
 def _pad_rows(x, multiple=8):
     """Pad a batch tensor to a multiple of ``multiple`` rows by repeating its last row.
 
@@ -415,7 +424,13 @@ class BaseImplicitEstimator(BaseEstimator):
         return NeuralNetRegressor
 
     def _net_kwargs(self):
-        """Extra keyword arguments for the skorch net (e.g. a ``collate_fn``)."""
+        """Keyword arguments for the skorch net that add to or override the defaults.
+
+        The defaults are ``module``, ``criterion``, ``optimizer``, ``lr``,
+        ``max_epochs``, ``batch_size``, ``train_split=None``, ``device``,
+        ``iterator_train`` (:class:`ArrayBatchLoader`), ``iterator_train__shuffle``,
+        ``callbacks``, ``verbose=0`` and the ``optimizer__*`` parameters.
+        """
         return {}
 
     def _targets_for_training(self, y):
@@ -459,23 +474,23 @@ class BaseImplicitEstimator(BaseEstimator):
             torch.manual_seed(seed)
             module = self._build_module(X, y2)
             callbacks = [("progress", _EpochProgress(self.max_epochs))] if self.verbose else []
-            net_kwargs = {f"optimizer__{k}": v for k, v in self._routed("optimizer").items()}
+            net_kwargs = {
+                "module": module,
+                "criterion": self._criterion(),
+                "optimizer": optimizer,
+                "lr": self.lr,
+                "max_epochs": self.max_epochs,
+                "batch_size": self.batch_size,
+                "train_split": None,
+                "device": self.device_,
+                "iterator_train": ArrayBatchLoader,
+                "iterator_train__shuffle": True,
+                "callbacks": callbacks,
+                "verbose": 0,
+                **{f"optimizer__{k}": v for k, v in self._routed("optimizer").items()},
+            }
             net_kwargs.update(self._net_kwargs())
-            net = self._net_class()(
-                module=module,
-                criterion=self._criterion(),
-                optimizer=optimizer,
-                lr=self.lr,
-                max_epochs=self.max_epochs,
-                batch_size=self.batch_size,
-                train_split=None,
-                device=self.device_,
-                iterator_train=ArrayBatchLoader,
-                iterator_train__shuffle=True,
-                callbacks=callbacks,
-                verbose=0,
-                **net_kwargs,
-            )
+            net = self._net_class()(**net_kwargs)
             net.initialize()
             X_train = self._training_inputs(X)
             y_train = self._targets_for_training(y2)
@@ -522,7 +537,7 @@ class BaseImplicitEstimator(BaseEstimator):
         """
         chunk = self._chunk_rows() if chunk_size is None else int(chunk_size)
         module = self.net_.module_
-        device = self.net_.device
+        device = _module_device(module, self.net_.device)
         was_training = module.training
         module.eval()
         outs, infos = [], []
