@@ -16,6 +16,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
+from skorch import NeuralNetRegressor
 from torch import nn
 
 from ._module import ImplicitModule
@@ -121,6 +122,41 @@ def _pad_rows(x, multiple=8):
     if pad == 0 or n == 0:
         return x
     return torch.cat([x, x[-1:].expand((pad,) + tuple(x.shape[1:]))])
+
+
+class CloudpickleStateMixin:
+    """Mixin for skorch nets: pickle the device-dependent attributes with cloudpickle.
+
+    skorch pickles the module, criterion and optimizer with the standard
+    ``pickle``, which stores classes by reference and so fails for operators
+    defined interactively (in ``__main__`` of a Dask client, in a notebook, or
+    inside a function). cloudpickle (a declared dependency) stores such classes by value and writes a
+    stream the standard unpickler reads, so skorch's loading code (and its
+    CPU mapping of CUDA tensors) is unchanged.
+    """
+
+    def __getstate__(self):
+        import tempfile
+
+        import cloudpickle
+
+        state = self.__dict__.copy()
+        cuda_attrs = {}
+        for prefix in self.cuda_dependent_attributes_:
+            for key in state:
+                if isinstance(key, str) and key.startswith(prefix):
+                    cuda_attrs[key] = state[key]
+        for key in cuda_attrs:
+            state.pop(key)
+        with tempfile.SpooledTemporaryFile() as f:
+            cloudpickle.dump(cuda_attrs, f)
+            f.seek(0)
+            state["__cuda_dependent_attributes__"] = f.read()
+        return state
+
+
+class ImplicitNetRegressor(CloudpickleStateMixin, NeuralNetRegressor):
+    """The skorch regressor behind implicit estimators (cloudpickle-friendly state)."""
 
 
 class ArrayBatchLoader:
@@ -419,9 +455,7 @@ class BaseImplicitEstimator(BaseEstimator):
 
     def _net_class(self):
         """The skorch net class wrapped in ``net_``."""
-        from skorch import NeuralNetRegressor
-
-        return NeuralNetRegressor
+        return ImplicitNetRegressor
 
     def _net_kwargs(self):
         """Keyword arguments for the skorch net that add to or override the defaults.
