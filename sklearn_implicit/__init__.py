@@ -21,8 +21,14 @@ _LAZY = {
 }
 
 
+def _available(module):
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
 def __getattr__(name):
-    if name in _LAZY:
+    if name in _LAZY and _available(_LAZY[name]):
         import importlib
 
         return getattr(importlib.import_module(_LAZY[name]), name)
@@ -30,17 +36,11 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | {k for k, m in _LAZY.items() if _available(m)})
 
 __all__ = [
     "BaseImplicitEstimator",
-    "DeblurRegressor",
-    "FNORegressor",
     "ImplicitModule",
-    "IterationCurveDisplay",
-    "LPGNNRegressor",
-    "LipschitzCurveDisplay",
-    "LoopedTransformerClassifier",
     "RegularityReport",
     "ImplicitRegressor",
     "LipschitzCurve",
@@ -48,3 +48,6 @@ __all__ = [
     "__version__",
     "regularity_report",
 ]
+
+
+__all__ += sorted(k for k, m in _LAZY.items() if _available(m))

@@ -10,7 +10,7 @@ Here the cluster is two local worker processes on the loopback interface; point
 
 # %%
 # A search over the forward solver, the training budget and the operator width
-# ---------------------------------------------------------------------------
+# ----------------------------------------------------------------------------
 import time
 import warnings
 

@@ -7,6 +7,7 @@ expensive ones cache their output under :func:`get_data_home`.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 from ._base import get_data_home
 
@@ -17,11 +18,15 @@ _LAZY = {
     "make_pointer_chasing": "._pointer_chasing",
 }
 
-__all__ = ["get_data_home", *sorted(_LAZY)]
+def _available(name):
+    return importlib.util.find_spec(_LAZY[name], __name__) is not None
+
+
+__all__ = ["get_data_home", *sorted(k for k in _LAZY if _available(k))]
 
 
 def __getattr__(name):
-    if name in _LAZY:
+    if name in _LAZY and _available(name):
         return getattr(importlib.import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

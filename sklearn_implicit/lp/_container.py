@@ -26,7 +26,7 @@ def _ragged(values, name, sizes=None):
 
 
 class LinearPrograms:
-    """A batch of linear programs ``min c^T y  s.t.  A y o b,  l <= y <= u``.
+    """A batch of linear programs ``min c^T y`` subject to ``A y o b`` and ``l <= y <= u``.
 
     Each row of the constraint system is either an equality (``o`` is ``=``)
     or an inequality (``<=``). Instances may have different sizes ``(m, n)``;
