@@ -6,7 +6,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import torch  # noqa: E402
+import torch
 
 # pytest-xdist runs one process per core: one intra-op thread each avoids
 # oversubscription, which slows small torch ops down by orders of magnitude.

@@ -38,6 +38,7 @@ def __getattr__(name):
 def __dir__():
     return sorted(set(globals()) | {k for k, m in _LAZY.items() if _available(m)})
 
+
 __all__ = [
     "BaseImplicitEstimator",
     "ImplicitModule",

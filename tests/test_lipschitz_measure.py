@@ -174,10 +174,8 @@ def test_regularity_report_errors(fitted):
         regularity_report(ImplicitRegressor(), X)
 
 
-def test_regularity_report_method_if_present(fitted):
+def test_regularity_report_method(fitted):
     est, X = fitted
-    if not hasattr(est, "regularity_report"):
-        pytest.skip("BaseImplicitEstimator.regularity_report not added yet")
     rep = est.regularity_report(X[:5], random_state=0)
     ref = regularity_report(est, X[:5], random_state=0)
     np.testing.assert_allclose(rep.mu, ref.mu)

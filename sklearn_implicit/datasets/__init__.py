@@ -18,6 +18,7 @@ _LAZY = {
     "make_pointer_chasing": "._pointer_chasing",
 }
 
+
 def _available(name):
     return importlib.util.find_spec(_LAZY[name], __name__) is not None
 
