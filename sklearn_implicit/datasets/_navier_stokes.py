@@ -116,6 +116,25 @@ def solve_steady_vorticity(g, nu, *, tol=1e-8, max_iter=200, w0=None):
     return w, steady_residual(w, g, nu)
 
 
+def _solve_with_continuation(g, nu, tol, steps=(0.25, 0.5, 0.75, 1.0)):
+    """Direct Newton–Krylov solve; if it fails, follow the forcing up from a fraction of it.
+
+    Newton from the Stokes solution can miss the steady state of a strongly
+    nonlinear problem; solving for ``s * g`` with ``s`` increasing, each from the
+    previous solution, reaches it far more often.
+    """
+    # A direct solve that converges does so in a few Newton steps; give up early.
+    w, r = solve_steady_vorticity(g, nu, tol=tol, max_iter=20)
+    if r <= tol:
+        return w, r
+    w = None
+    for s in steps:
+        w, r = solve_steady_vorticity(s * g, nu, tol=tol, w0=w)
+        if not r <= tol:
+            return w, r
+    return w, r
+
+
 def _forcing(rng, n, kolmogorov_k, n_modes, amplitude):
     """Curl of a Kolmogorov shear forcing plus random low Fourier modes (zero mean)."""
     x = np.linspace(0, 2 * np.pi, n, endpoint=False)
@@ -149,7 +168,8 @@ def make_navier_stokes(
     ``k cos(k y)`` (random strength) plus ``n_random_modes`` random Fourier
     modes with ``|kx|, |ky| <= 3``, and solves the steady vorticity equation
     ``(u . grad) w = nu lap(w) + g`` on the 2*pi-periodic grid with a
-    pseudo-spectral discretisation (2/3 dealiasing) and Newton–Krylov.
+    pseudo-spectral discretisation (2/3 dealiasing) and Newton–Krylov (with
+    continuation in the forcing strength when the direct solve fails).
     Samples whose solve does not reach ``tol`` are dropped and counted, and
     replaced by new draws until ``n_samples`` are kept.
 
@@ -236,7 +256,7 @@ def make_navier_stokes(
             )
         draws += 1
         g = _forcing(rng, n, kolmogorov_k, n_random_modes, amplitude)
-        w, r = solve_steady_vorticity(g, viscosity, tol=tol)
+        w, r = _solve_with_continuation(g, viscosity, tol)
         if not r <= tol:
             n_dropped += 1
             continue
