@@ -39,3 +39,33 @@ def test_make_navier_stokes_residual_deterministic_cache(tmp_path, monkeypatch):
 def test_make_navier_stokes_invalid():
     with pytest.raises(ValueError):
         make_navier_stokes(2, viscosity=0.0, cache=False)
+
+
+def test_batched_newton_matches_scipy_newton_krylov():
+    # Two independent solvers (batched Newton-GMRES, SciPy's newton_krylov) agree
+    # on moderately nonlinear problems where the steady state is unique.
+    from sklearn_implicit.datasets._navier_stokes import _forcing, _newton_krylov_batch
+
+    rng = np.random.RandomState(3)
+    G = np.stack([_forcing(rng, 16, 2, 3, 0.5) for _ in range(3)])
+    W, R = _newton_krylov_batch(G, 0.2, tol=1e-9)
+    assert np.all(R < 1e-9)
+    for g, w in zip(G, W):
+        w_ref, r_ref = solve_steady_vorticity(g, 0.2, tol=1e-9)
+        assert r_ref < 1e-9
+        np.testing.assert_allclose(w, w_ref, atol=1e-6 * np.abs(w_ref).max())
+        assert steady_residual(w, g, 0.2) < 1e-9
+
+
+def test_batched_newton_is_nonlinear():
+    # At the default viscosity the steady state is far from the Stokes (linear) solution,
+    # so the learning problem is genuinely nonlinear.
+    data = make_navier_stokes(4, resolution=16, cache=False, random_state=1)
+    n = 16
+    k = np.fft.fftfreq(n, d=1.0 / n)
+    k2 = k[None, :] ** 2 + k[:, None] ** 2
+    k2[0, 0] = 1.0
+    g_hat = np.fft.fft2(data.X.reshape(-1, n, n))
+    stokes = np.real(np.fft.ifft2(g_hat / (data.viscosity * k2))).reshape(4, -1)
+    rel = np.linalg.norm(data.y - stokes, axis=1) / np.linalg.norm(data.y, axis=1)
+    assert np.all(rel > 0.1)
