@@ -1,0 +1,162 @@
+"""FNORegressor and its parts: spectral convolution, operator, end-to-end fit, Lipschitz."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from sklearn_implicit.datasets import make_navier_stokes
+from sklearn_implicit.pde import (
+    FNORegressor,
+    FourierOperator,
+    RelativeL2Loss,
+    SpectralConv2d,
+    relative_l2_error,
+)
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+TINY = dict(width=8, modes=4, n_iter=6, max_epochs=2, batch_size=8, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def data():
+    d = make_navier_stokes(16, resolution=16, cache=False, random_state=0)
+    return d.X, d.y
+
+
+@settings(max_examples=15, deadline=None)
+@given(sy=st.integers(0, 11), sx=st.integers(0, 11), seed=st.integers(0, 1000))
+def test_spectral_conv_commutes_with_periodic_shifts(sy, sx, seed):
+    torch.manual_seed(seed)
+    conv = SpectralConv2d(2, 3, modes=(3, 4)).double()
+    x = torch.randn(1, 2, 12, 12, dtype=torch.float64)
+    shifted = conv(torch.roll(x, (sy, sx), dims=(-2, -1)))
+    torch.testing.assert_close(shifted, torch.roll(conv(x), (sy, sx), dims=(-2, -1)))
+
+
+def test_spectral_conv_ignores_high_frequencies_and_gradcheck():
+    torch.manual_seed(0)
+    conv = SpectralConv2d(1, 1, modes=2).double()
+    grid = torch.arange(16, dtype=torch.float64) * 2 * torch.pi / 16
+    high = torch.cos(5 * grid)[None, None, :, None].expand(1, 1, 16, 16).contiguous()
+    torch.testing.assert_close(conv(high), torch.zeros_like(high))
+    low = torch.cos(grid)[None, None, :, None].expand(1, 1, 16, 16).contiguous()
+    assert conv(low).abs().max() > 0
+    x = torch.randn(2, 1, 8, 8, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(conv, (x,))
+
+
+def test_operator_injection_and_explicit_ignores_state():
+    torch.manual_seed(0)
+    z, u = torch.randn(2, 4, 8, 8), torch.randn(2, 4, 8, 8)
+    implicit = FourierOperator(4, 3, grid_shape=(8, 8))
+    assert not torch.allclose(implicit(z, u), implicit(torch.zeros_like(z), u))
+    explicit = FourierOperator(4, 3, injection=False)
+    torch.testing.assert_close(explicit(z, u), explicit(torch.zeros_like(z), u))
+    assert implicit.state_shape == (4, 8, 8) and not hasattr(explicit, "state_shape")
+
+
+def test_relative_l2():
+    y = np.array([[3.0, 4.0], [1.0, 0.0]])
+    assert relative_l2_error(y, y) == 0.0
+    assert relative_l2_error(y, 2 * y) == pytest.approx(1.0)
+    loss = RelativeL2Loss()(torch.tensor(2 * y), torch.tensor(y))
+    assert float(loss) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="Shapes"):
+        relative_l2_error(y, y[:1])
+
+
+def test_fit_predict_budgets_and_explicit_baseline(data):
+    X, y = data
+    est = FNORegressor(**TINY).fit(X, y)
+    assert est.grid_shape_ == (16, 16) and est.in_channels_ == 1
+    assert len(est.loss_curve_) == 2 and np.isfinite(est.loss_curve_).all()
+    pred = est.predict(X)
+    assert pred.shape == y.shape and np.isfinite(pred).all()
+    staged = list(est.staged_predict(X[:3], n_iter=4))
+    np.testing.assert_allclose(staged[3], est.predict(X[:3], n_iter=4), atol=1e-4)
+    assert not np.allclose(staged[0], staged[3])
+    base = FNORegressor("explicit", **TINY).fit(X, y)
+    np.testing.assert_allclose(base.predict(X[:2], n_iter=1), base.predict(X[:2], n_iter=5))
+    # Same layers; the implicit model adds only the pointwise injections.
+    n_inject = TINY["width"] ** 2 * 2  # two layers
+    assert est.n_parameters_ - base.n_parameters_ == n_inject
+
+
+def test_training_reduces_relative_error(data):
+    X, y = data
+    before = FNORegressor(**{**TINY, "max_epochs": 0}).fit(X, y)
+    after = FNORegressor(**{**TINY, "max_epochs": 15, "lr": 5e-3}).fit(X, y)
+    err0 = relative_l2_error(y, before.predict(X, n_iter=6))
+    err1 = relative_l2_error(y, after.predict(X, n_iter=6))
+    assert err1 < 0.8 * err0
+    assert after.loss_curve_[-1] < after.loss_curve_[0]
+
+
+def test_determinism_and_channels(data):
+    X, y = data
+    a = FNORegressor(**TINY).fit(X, y).predict(X[:3], n_iter=3)
+    b = FNORegressor(**TINY).fit(X, y).predict(X[:3], n_iter=3)
+    np.testing.assert_array_equal(a, b)
+    X2 = np.hstack([X, -X])  # two input fields per sample
+    est = FNORegressor(**TINY).fit(X2, y)
+    assert est.in_channels_ == 2 and est.n_features_in_ == 512
+    assert est.predict(X2[:2]).shape == (2, 256)
+
+
+def test_invalid_shapes(data):
+    X, y = data
+    with pytest.raises(ValueError, match="grid_shape"):
+        FNORegressor(**TINY, grid_shape=(8, 8)).fit(X, y)
+    with pytest.raises(ValueError, match="square"):
+        FNORegressor(**TINY).fit(X[:, :250], y[:, :250])
+    with pytest.raises(ValueError, match="whole number"):
+        FNORegressor(**TINY).fit(np.hstack([X, X[:, :10]]), y)
+    with pytest.raises(ValueError, match="one flattened output field"):
+        FNORegressor(**TINY).fit(X, y[:, 0])
+
+
+def test_pipeline_grid_search_and_clone(data):
+    X, y = data
+    pipe = make_pipeline(FunctionTransformer(), FNORegressor(**{**TINY, "max_epochs": 1}))
+    search = GridSearchCV(pipe, {"fnoregressor__width": [4, 8]}, cv=2).fit(X, y)
+    assert search.best_params_["fnoregressor__width"] in (4, 8)
+    est = FNORegressor(**TINY, backward__k=3, backward__tau=0.8)
+    assert clone(est).get_params()["backward__tau"] == 0.8
+    est.fit(X, y)
+    assert est.module_.backward.k == 3
+
+
+@pytest.mark.parametrize("directions", ["frequency", "random"])
+def test_lipschitz_curve(directions, data):
+    X, y = data
+    est = FNORegressor(**TINY).fit(X, y)
+    curve = est.lipschitz_curve(
+        X[:3], n_iter=4, n_directions=2, directions=directions, random_state=0
+    )
+    assert curve.lipschitz.shape == (4,) and curve.ratios.shape == (4, 6)
+    assert curve.reduce == "max" and np.all(curve.lipschitz > 0)
+    np.testing.assert_allclose(curve.lipschitz, curve.ratios.max(axis=1))
+    with pytest.raises(ValueError, match="directions"):
+        est.lipschitz_curve(X[:2], n_iter=2, directions="diagonal")
+    with pytest.raises(ValueError, match="max_frequency"):
+        est.lipschitz_curve(X[:2], n_iter=2, max_frequency=0)
+
+
+def test_frequency_perturbations_are_single_modes(data):
+    X, y = data
+    est = FNORegressor(**{**TINY, "max_epochs": 0}).fit(X, y)
+    Xp, norms = est._perturb(X[:2], 0.5, 3, np.random.RandomState(0))
+    d = (Xp - np.tile(X[:2], (3, 1)).astype(np.float32)).reshape(6, 16, 16)
+    np.testing.assert_allclose(np.linalg.norm(d.reshape(6, -1), axis=1), 0.5, rtol=1e-4)
+    np.testing.assert_allclose(norms, 0.5)
+    for di in d:
+        spectrum = np.abs(np.fft.fft2(di))
+        assert spectrum[0, 0] < 1e-3 * spectrum.max()
+        assert (spectrum > 1e-3 * spectrum.max()).sum() <= 2  # +k and -k
