@@ -1,0 +1,120 @@
+"""Multi-hop pointer chasing: a token-sequence reasoning task where harder instances need more steps."""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+__all__ = ["make_pointer_chasing"]
+
+#: Token of padded positions (in ``X`` and ``y``) when sequence lengths vary.
+PAD = -1
+
+
+def _check_int(name, value, low):
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
+    return int(value)
+
+
+def _one(rng, m, min_hops, n_hops):
+    """Parents, roots and depths of one forest of chains on ``m`` nodes."""
+    order = rng.permutation(m)
+    parent = np.empty(m, dtype=np.int64)
+    root = np.empty(m, dtype=np.int64)
+    depth = np.empty(m, dtype=np.int64)
+    start = 0
+    while start < m:
+        hops = int(rng.randint(min_hops, n_hops + 1))
+        chain = order[start : start + hops + 1]
+        start += hops + 1
+        parent[chain[0]] = chain[0]
+        parent[chain[1:]] = chain[:-1]
+        root[chain] = chain[0]
+        depth[chain] = np.arange(len(chain))
+    return parent, root, depth
+
+
+def make_pointer_chasing(
+    n_samples=1000,
+    *,
+    n_nodes=32,
+    n_hops=8,
+    min_hops=1,
+    random_state=None,
+    return_depth=False,
+):
+    """Multi-hop pointer chasing: follow parent pointers to the root of each chain.
+
+    Each sample is a forest of chains on ``n_nodes`` nodes, the nodes being
+    the positions ``0..n_nodes-1`` of the sequence. Token ``X[i, j]`` is the
+    parent of node ``j`` (a root points to itself) and the target
+    ``y[i, j]`` is the root of ``j``'s chain, reached after ``depth(j)``
+    pointer hops. Nodes are shuffled over positions, so the chains must be
+    followed, not read off. Every chain has between ``min_hops`` and
+    ``n_hops`` hops (uniformly drawn), so ``n_hops`` is the difficulty knob:
+    a node at depth ``d`` needs ``d`` sequential look-ups (``ceil(log2 d)``
+    with pointer doubling), and a model that iterates a shared step can
+    answer deeper instances by running more steps at test time.
+
+    The answer is a fixed point: ``root(j) = root(parent(j))``.
+
+    Parameters
+    ----------
+    n_samples : int, default=1000
+        Number of sequences.
+    n_nodes : int or tuple of two ints, default=32
+        Sequence length. A pair ``(low, high)`` draws each sequence's length
+        uniformly in ``[low, high]`` and pads to ``high`` with ``-1`` in both
+        ``X`` and ``y``.
+    n_hops : int, default=8
+        Largest number of hops from a node to its root (the difficulty).
+    min_hops : int, default=1
+        Smallest number of hops of a chain (the last chain of a sequence may
+        be shorter when the nodes run out).
+    random_state : int, RandomState instance or None, default=None
+        Seed; the same seed gives the same data.
+    return_depth : bool, default=False
+        Also return the depth (hops to the root) of every node, ``-1`` on
+        padding.
+
+    Returns
+    -------
+    X : ndarray of int64, shape (n_samples, n_nodes)
+        Parent pointers (tokens in ``[0, n_nodes)``, ``-1`` on padding).
+    y : ndarray of int64, shape (n_samples, n_nodes)
+        Root of every node (``-1`` on padding).
+    depth : ndarray of int64, shape (n_samples, n_nodes)
+        Only when ``return_depth=True``.
+
+    Examples
+    --------
+    >>> from sklearn_implicit.datasets import make_pointer_chasing
+    >>> X, y = make_pointer_chasing(2, n_nodes=6, n_hops=2, random_state=0)
+    >>> X.shape, y.shape
+    ((2, 6), (2, 6))
+    >>> bool((y[0] == y[0][X[0]]).all())  # the root of a node is its parent's root
+    True
+    """
+    n_samples = _check_int("n_samples", n_samples, 1)
+    if isinstance(n_nodes, (tuple, list)):
+        if len(n_nodes) != 2:
+            raise ValueError(f"n_nodes must be an int or a (low, high) pair, got {n_nodes!r}.")
+        low = _check_int("n_nodes[0]", n_nodes[0], 1)
+        high = _check_int("n_nodes[1]", n_nodes[1], low)
+    else:
+        low = high = _check_int("n_nodes", n_nodes, 1)
+    min_hops = _check_int("min_hops", min_hops, 0)
+    n_hops = _check_int("n_hops", n_hops, max(min_hops, 1))
+    rng = check_random_state(random_state)
+    X = np.full((n_samples, high), PAD, dtype=np.int64)
+    y = np.full((n_samples, high), PAD, dtype=np.int64)
+    depth = np.full((n_samples, high), PAD, dtype=np.int64)
+    for i in range(n_samples):
+        m = int(rng.randint(low, high + 1)) if high > low else high
+        X[i, :m], y[i, :m], depth[i, :m] = _one(rng, m, min_hops, n_hops)
+    if return_depth:
+        return X, y, depth
+    return X, y
