@@ -9,13 +9,14 @@ quality is measured with :func:`relative_l2_error`.
 """
 
 from ._estimator import FNORegressor, RelativeL2Loss, relative_l2_error
-from ._operators import FourierOperator, GridLifting, PointwiseProjection
+from ._operators import FourierOperator, GridLifting, Pointwise, PointwiseProjection
 from ._spectral import SpectralConv2d
 
 __all__ = [
     "FNORegressor",
     "FourierOperator",
     "GridLifting",
+    "Pointwise",
     "PointwiseProjection",
     "RelativeL2Loss",
     "SpectralConv2d",

@@ -64,10 +64,11 @@ class FNORegressor(RegressorMixin, BaseImplicitEstimator):
 
     The model is ``w = Q_psi(z*)`` with ``z* = G(z*, Q_phi(f))``:
     ``Q_phi`` (:class:`GridLifting`) standardises the input fields, appends
-    the grid coordinates and lifts pointwise to ``width`` channels; ``G``
-    (:class:`FourierOperator`) is ``n_layers`` Fourier layers
-    ``z <- GELU(K z + W z + V u)`` (spectral convolution on the ``modes``
-    lowest frequencies, pointwise linear map, input injection); ``Q_psi``
+    the grid coordinates and lifts pointwise to one ``width``-channel field
+    ``u_l`` per layer; ``G`` (:class:`FourierOperator`) is ``n_layers``
+    Fourier layers ``z <- GELU(K z + W z + u_l)`` (spectral convolution on
+    the ``modes`` lowest frequencies, pointwise linear map, input
+    injection); ``Q_psi``
     (:class:`PointwiseProjection`) is a pointwise MLP to one output field.
     ``predict(X, n_iter=t)`` answers with ``t`` applications of ``G`` from
     ``z_0 = 0``.
@@ -251,11 +252,12 @@ class FNORegressor(RegressorMixin, BaseImplicitEstimator):
         x_shift = Xc.mean(axis=(0, 2)).reshape(C, 1, 1)
         x_scale = np.maximum(Xc.std(axis=(0, 2)), 1e-12).reshape(C, 1, 1)
         y_shift, y_scale = float(np.mean(y)), float(max(np.std(y), 1e-12))
+        implicit = self.architecture == "implicit"
+        lifted = self.width * (self.n_layers if implicit else 1)
         encoder = GridLifting(
-            C, self.width, (H, W), torch.tensor(x_shift).float(), torch.tensor(x_scale).float()
+            C, lifted, (H, W), torch.tensor(x_shift).float(), torch.tensor(x_scale).float()
         )
         decoder = PointwiseProjection(self.width, self.projection_width, y_shift, y_scale)
-        implicit = self.architecture == "implicit"
         operator = FourierOperator(
             self.width, self.modes, self.n_layers, injection=implicit, grid_shape=(H, W)
         )

@@ -8,19 +8,45 @@ from torch.nn import functional as F
 
 from ._spectral import SpectralConv2d
 
-__all__ = ["FourierOperator", "GridLifting", "PointwiseProjection"]
+__all__ = ["FourierOperator", "GridLifting", "Pointwise", "PointwiseProjection"]
+
+
+class Pointwise(nn.Module):
+    """A 1 x 1 convolution written as one matrix product over the channels.
+
+    Same parameters and result as ``nn.Conv2d(in_channels, out_channels, 1)``;
+    on CPUs it is several times faster for the small channel counts used here.
+    """
+
+    def __init__(self, in_channels, out_channels, bias=True):
+        super().__init__()
+        conv = nn.Conv2d(in_channels, out_channels, 1, bias=bias)  # PyTorch's initialisation
+        self.weight = nn.Parameter(conv.weight.detach()[:, :, 0, 0].clone())
+        self.bias = nn.Parameter(conv.bias.detach().clone()) if bias else None
+
+    def forward(self, x):
+        b, c, H, W = x.shape
+        out = torch.matmul(self.weight, x.reshape(b, c, H * W))
+        if self.bias is not None:
+            out = out + self.bias[:, None]
+        return out.reshape(b, -1, H, W)
 
 
 class FourierOperator(nn.Module):
     """``G(z, u)``: a stack of Fourier layers, with or without input injection.
 
-    Each layer maps ``z <- GELU(K z + W z + V u)``: ``K`` a
-    :class:`SpectralConv2d` on the lowest ``modes`` frequencies, ``W`` and the
-    injection ``V`` pointwise (1 x 1) convolutions, ``u`` the lifted input.
-    With ``injection=True`` this is the implicit FNO's operator, iterated to
-    its fixed point ``z* = G(z*, u)``. With ``injection=False`` the layers are
-    the explicit FNO: ``G`` ignores ``z`` and maps ``u`` through the untied
-    stack once (``z = layers(u)``), so one application is the answer.
+    Each layer maps ``z <- GELU(K z + W z + u_l)``: ``K`` a
+    :class:`SpectralConv2d` on the lowest ``modes`` frequencies, ``W`` a
+    pointwise (1 x 1) linear map, ``u_l`` the input injected into layer
+    ``l``. With ``injection=True`` this is the implicit FNO's operator,
+    iterated to its fixed point ``z* = G(z*, u)``; ``u`` has
+    ``n_layers * width`` channels, one injected field per layer (the
+    injection ``V_l Q(f)`` of a pointwise-linear lifting ``Q`` is itself a
+    pointwise-linear lifting, so :class:`GridLifting` produces the ``u_l``
+    directly and the iteration does not recompute them). With
+    ``injection=False`` the layers are the explicit FNO: ``G`` ignores ``z``
+    and maps ``u`` (``width`` channels) through the untied stack once
+    (``z = layers(u)``), so one application is the answer.
 
     Parameters
     ----------
@@ -40,7 +66,7 @@ class FourierOperator(nn.Module):
     >>> import torch
     >>> from sklearn_implicit.pde import FourierOperator
     >>> G = FourierOperator(8, 4, grid_shape=(16, 16))
-    >>> z, u = torch.zeros(2, 8, 16, 16), torch.randn(2, 8, 16, 16)
+    >>> z, u = torch.zeros(2, 8, 16, 16), torch.randn(2, 16, 16, 16)  # u: 2 layers x 8
     >>> G(z, u).shape, G.state_shape
     (torch.Size([2, 8, 16, 16]), (8, 16, 16))
     """
@@ -50,21 +76,17 @@ class FourierOperator(nn.Module):
         self.width = int(width)
         self.injection = bool(injection)
         self.spectral = nn.ModuleList(SpectralConv2d(width, width, modes) for _ in range(n_layers))
-        self.pointwise = nn.ModuleList(nn.Conv2d(width, width, 1) for _ in range(n_layers))
-        self.inject = (
-            nn.ModuleList(nn.Conv2d(width, width, 1, bias=False) for _ in range(n_layers))
-            if injection
-            else None
-        )
+        self.pointwise = nn.ModuleList(Pointwise(width, width) for _ in range(n_layers))
         if grid_shape is not None:
             self.state_shape = (self.width, *(int(s) for s in grid_shape))
 
     def forward(self, z, u):
         h = z if self.injection else u
+        injected = u.split(self.width, dim=1) if self.injection else None
         for i, (spec, pw) in enumerate(zip(self.spectral, self.pointwise)):
             v = spec(h) + pw(h)
             if self.injection:
-                v = v + self.inject[i](u)
+                v = v + injected[i]
             h = F.gelu(v)
         return h
 
@@ -75,7 +97,8 @@ class GridLifting(nn.Module):
     Rows of ``x`` hold ``C`` fields of shape ``(H, W)`` flattened row-major;
     they are standardised with the training statistics, the coordinates
     ``(y, x)`` in ``[0, 1)`` are appended as two channels, and a pointwise
-    linear map lifts the ``C + 2`` channels to ``width``.
+    linear map lifts the ``C + 2`` channels to ``width`` channels (the
+    implicit FNO asks for ``n_layers * width``: one injected field per layer).
     """
 
     def __init__(self, in_channels, width, grid_shape, shift=0.0, scale=1.0):
@@ -87,7 +110,7 @@ class GridLifting(nn.Module):
         self.register_buffer("grid", torch.stack([gy, gx]).float(), persistent=True)
         self.register_buffer("shift", torch.as_tensor(shift, dtype=torch.float32))
         self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32))
-        self.lift = nn.Conv2d(in_channels + 2, width, 1)
+        self.lift = Pointwise(in_channels + 2, width)
 
     def forward(self, x):
         x = x.reshape(x.shape[0], self.in_channels, *self.grid_shape)
@@ -101,7 +124,7 @@ class PointwiseProjection(nn.Module):
 
     def __init__(self, width, hidden=128, shift=0.0, scale=1.0):
         super().__init__()
-        self.mlp = nn.Sequential(nn.Conv2d(width, hidden, 1), nn.GELU(), nn.Conv2d(hidden, 1, 1))
+        self.mlp = nn.Sequential(Pointwise(width, hidden), nn.GELU(), Pointwise(hidden, 1))
         self.register_buffer("shift", torch.as_tensor(shift, dtype=torch.float32))
         self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32))
 

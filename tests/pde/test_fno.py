@@ -40,6 +40,41 @@ def test_spectral_conv_commutes_with_periodic_shifts(sy, sx, seed):
     torch.testing.assert_close(shifted, torch.roll(conv(x), (sy, sx), dims=(-2, -1)))
 
 
+def _fft_reference(conv, x):
+    """The textbook FNO layer: full rfft2, multiply the kept modes, irfft2."""
+    H, W = x.shape[-2:]
+    m1, m2 = min(conv.modes[0], H // 2), min(conv.modes[1], W // 2 + 1)
+    w = torch.complex(conv.weight[0], conv.weight[1]).permute(0, 3, 4, 1, 2)  # (2, i, o, m1, m2)
+    x_ft = torch.fft.rfft2(x, norm="ortho")
+    out = x_ft.new_zeros(x.shape[0], conv.out_channels, H, W // 2 + 1)
+    mix = "bixy,ioxy->boxy"
+    out[:, :, :m1, :m2] = torch.einsum(mix, x_ft[:, :, :m1, :m2], w[0, :, :, :m1, :m2])
+    out[:, :, H - m1 :, :m2] = torch.einsum(mix, x_ft[:, :, H - m1 :, :m2], w[1, :, :, :m1, :m2])
+    return torch.fft.irfft2(out, s=(H, W), norm="ortho")
+
+
+@pytest.mark.parametrize(
+    "shape, modes", [((16, 16), 4), ((12, 10), 3), ((16, 16), (8, 9)), ((15, 13), 5), ((8, 8), 12)]
+)
+def test_spectral_conv_matches_fft_reference(shape, modes):
+    torch.manual_seed(0)
+    conv = SpectralConv2d(3, 4, modes).double()
+    x = torch.randn(2, 3, *shape, dtype=torch.float64)
+    torch.testing.assert_close(conv(x), _fft_reference(conv, x))
+
+
+def test_pointwise_matches_conv2d():
+    from sklearn_implicit.pde import Pointwise
+
+    pw = Pointwise(3, 5).double()
+    conv = torch.nn.Conv2d(3, 5, 1).double()
+    with torch.no_grad():
+        conv.weight.copy_(pw.weight[:, :, None, None])
+        conv.bias.copy_(pw.bias)
+    x = torch.randn(2, 3, 6, 7, dtype=torch.float64)
+    torch.testing.assert_close(pw(x), conv(x))
+
+
 def test_spectral_conv_ignores_high_frequencies_and_gradcheck():
     torch.manual_seed(0)
     conv = SpectralConv2d(1, 1, modes=2).double()
@@ -54,10 +89,11 @@ def test_spectral_conv_ignores_high_frequencies_and_gradcheck():
 
 def test_operator_injection_and_explicit_ignores_state():
     torch.manual_seed(0)
-    z, u = torch.randn(2, 4, 8, 8), torch.randn(2, 4, 8, 8)
+    z, u = torch.randn(2, 4, 8, 8), torch.randn(2, 8, 8, 8)
     implicit = FourierOperator(4, 3, grid_shape=(8, 8))
     assert not torch.allclose(implicit(z, u), implicit(torch.zeros_like(z), u))
     explicit = FourierOperator(4, 3, injection=False)
+    u = u[:, :4]
     torch.testing.assert_close(explicit(z, u), explicit(torch.zeros_like(z), u))
     assert implicit.state_shape == (4, 8, 8) and not hasattr(explicit, "state_shape")
 
@@ -84,9 +120,9 @@ def test_fit_predict_budgets_and_explicit_baseline(data):
     assert not np.allclose(staged[0], staged[3])
     base = FNORegressor("explicit", **TINY).fit(X, y)
     np.testing.assert_allclose(base.predict(X[:2], n_iter=1), base.predict(X[:2], n_iter=5))
-    # Same layers; the implicit model adds only the pointwise injections.
-    n_inject = TINY["width"] ** 2 * 2  # two layers
-    assert est.n_parameters_ - base.n_parameters_ == n_inject
+    # Same Fourier layers; the implicit lifting adds one injected field per extra layer:
+    # (C + 2 grid channels + bias) x width parameters.
+    assert est.n_parameters_ - base.n_parameters_ == (1 + 2 + 1) * TINY["width"]
 
 
 def test_training_reduces_relative_error(data):
