@@ -1,0 +1,74 @@
+"""make_pointer_chasing: structure, determinism, difficulty, padding."""
+
+import numpy as np
+import pytest
+
+from sklearn_implicit.datasets import make_pointer_chasing
+
+
+def roots_by_following(parents):
+    out = np.empty_like(parents)
+    for j in range(len(parents)):
+        k, hops = j, 0
+        while parents[k] != k:
+            k = parents[k]
+            hops += 1
+            assert hops <= len(parents)  # no cycles
+        out[j] = k
+    return out
+
+
+def test_targets_are_roots_and_depths_bounded():
+    X, y, depth = make_pointer_chasing(50, n_nodes=20, n_hops=6, random_state=0, return_depth=True)
+    assert X.shape == y.shape == depth.shape == (50, 20)
+    assert X.dtype == np.int64
+    for i in range(50):
+        assert (roots_by_following(X[i]) == y[i]).all()
+        assert (y[i] == y[i][X[i]]).all()  # fixed point: root(j) = root(parent(j))
+    assert depth.max() <= 6 and depth.min() == 0
+    assert 0 <= X.min() and X.max() < 20
+
+
+def test_deterministic_per_seed():
+    a = make_pointer_chasing(10, random_state=3)
+    b = make_pointer_chasing(10, random_state=3)
+    c = make_pointer_chasing(10, random_state=4)
+    assert all((u == v).all() for u, v in zip(a, b, strict=True))
+    assert not (a[0] == c[0]).all()
+
+
+def test_difficulty_knob_deepens_instances():
+    _, _, d_easy = make_pointer_chasing(
+        200, n_nodes=32, n_hops=2, random_state=0, return_depth=True
+    )
+    _, _, d_hard = make_pointer_chasing(
+        200, n_nodes=32, n_hops=16, random_state=0, return_depth=True
+    )
+    assert d_easy.max() <= 2
+    assert d_hard.mean() > 2 * d_easy.mean()
+
+
+def test_variable_lengths_are_padded():
+    X, y = make_pointer_chasing(40, n_nodes=(4, 10), n_hops=3, random_state=0)
+    assert X.shape == (40, 10)
+    lengths = (X != -1).sum(axis=1)
+    assert lengths.min() >= 4 and lengths.max() <= 10 and len(set(lengths)) > 1
+    assert ((X == -1) == (y == -1)).all()
+    for i, m in enumerate(lengths):
+        assert (X[i, m:] == -1).all() and (X[i, :m] < m).all()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"n_samples": 0},
+        {"n_hops": 0},
+        {"n_nodes": (5, 3)},
+        {"n_nodes": (1, 2, 3)},
+        {"min_hops": -1},
+    ],
+)
+def test_bad_arguments(kwargs):
+    kwargs = {"n_samples": 5, **kwargs}
+    with pytest.raises(ValueError):
+        make_pointer_chasing(**kwargs)
