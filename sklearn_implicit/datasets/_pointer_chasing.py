@@ -37,6 +37,33 @@ def _one(rng, m, min_hops, n_hops):
     return parent, root, depth
 
 
+def _roots(parent):
+    r = np.arange(len(parent))
+    for _ in range(len(parent)):
+        r = parent[r]
+    return r
+
+
+def _contrast(rng, parent, root):
+    """Re-point one node so that the answers of its subtree change (a valid forest again).
+
+    The node ``j`` is uniform; its new parent is uniform over ``j`` itself
+    (``j`` becomes a root; not offered when it is one already) and the nodes
+    of the other chains, so no cycle appears and at least ``j`` changes root.
+    """
+    m = len(parent)
+    while True:
+        j = int(rng.randint(m))
+        options = np.flatnonzero(root != root[j])
+        if parent[j] != j:
+            options = np.append(options, j)
+        if options.size:
+            break
+    pair = parent.copy()
+    pair[j] = options[rng.randint(options.size)]
+    return pair, _roots(pair)
+
+
 def make_pointer_chasing(
     n_samples=1000,
     *,
@@ -45,6 +72,7 @@ def make_pointer_chasing(
     min_hops=1,
     random_state=None,
     return_depth=False,
+    return_pairs=False,
 ):
     """Multi-hop pointer chasing: follow parent pointers to the root of each chain.
 
@@ -79,6 +107,14 @@ def make_pointer_chasing(
     return_depth : bool, default=False
         Also return the depth (hops to the root) of every node, ``-1`` on
         padding.
+    return_pairs : bool, default=False
+        Also return a *contrast partner* of every sequence, one token apart:
+        one node (uniform) is re-pointed to itself (it becomes a root) or to
+        a node of another chain (uniform over these options), so the
+        partner is again a forest of chains and the roots of the whole
+        subtree below that node change. These are the analogue of the
+        paper's semantic contrast pairs ("charge and voltage" vs "charge
+        and pay") for :meth:`~sklearn_implicit.looped.LoopedTransformerClassifier.lipschitz_curve`.
 
     Returns
     -------
@@ -88,6 +124,10 @@ def make_pointer_chasing(
         Root of every node (``-1`` on padding).
     depth : ndarray of int64, shape (n_samples, n_nodes)
         Only when ``return_depth=True``.
+    X_pair, y_pair : ndarray of int64, shape (n_samples, n_nodes)
+        Only when ``return_pairs=True``: the contrast partners and their
+        roots (drawn after all of ``X``, so ``X`` and ``y`` do not depend on
+        ``return_pairs``).
 
     Examples
     --------
@@ -115,6 +155,11 @@ def make_pointer_chasing(
     for i in range(n_samples):
         m = int(rng.randint(low, high + 1)) if high > low else high
         X[i, :m], y[i, :m], depth[i, :m] = _one(rng, m, min_hops, n_hops)
-    if return_depth:
-        return X, y, depth
-    return X, y
+    out = (X, y, depth) if return_depth else (X, y)
+    if return_pairs:
+        X_pair, y_pair = X.copy(), y.copy()
+        for i in range(n_samples):
+            m = int((X[i] != PAD).sum())
+            X_pair[i, :m], y_pair[i, :m] = _contrast(rng, X[i, :m], y[i, :m])
+        out = out + (X_pair, y_pair)
+    return out

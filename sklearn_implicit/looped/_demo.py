@@ -62,9 +62,10 @@ def run(*, quick: bool = True, seed: int = 0, output: str | None = None) -> dict
     -------
     dict
         ``loops``, ``accuracy_by_loops`` (per-token test accuracy),
-        ``levenshtein_by_loops`` (mean Levenshtein ratio over one-token
-        substitutions), ``accuracy_explicit``, ``n_params_looped``,
-        ``n_params_explicit``, ``seconds``.
+        ``levenshtein_by_loops`` (mean Levenshtein ratio over contrast pairs
+        one token apart, see ``make_pointer_chasing(return_pairs=True)``),
+        ``accuracy_explicit``, ``n_params_looped``, ``n_params_explicit``,
+        ``seconds``.
     """
     import torch
 
@@ -87,8 +88,8 @@ def _run(*, quick, seed, output):
     n_nodes, levels = (24, (2, 4, 8, 12)) if quick else (32, (2, 4, 8, 16))
     n_per_level, epochs = (1500, 4) if quick else (4000, 6)
     X, y = training_mixture(n_per_level, n_nodes=n_nodes, levels=levels, random_state=seed)
-    X_test, y_test = make_pointer_chasing(
-        400, n_nodes=n_nodes, n_hops=levels[-1], random_state=seed + 1
+    X_test, y_test, X_pair, _ = make_pointer_chasing(
+        400, n_nodes=n_nodes, n_hops=levels[-1], random_state=seed + 1, return_pairs=True
     )
     loops = [1, 2, 4, 8, 16]
     common = {"d_model": 64, "max_epochs": epochs, "random_state": seed}
@@ -97,7 +98,7 @@ def _run(*, quick, seed, output):
     explicit = UntiedTransformerClassifier(**common).fit(X, y)
     stages = list(looped.staged_predict(X_test, n_iter=max(loops)))
     acc = [token_accuracy(y_test, stages[t - 1]) for t in loops]
-    curve = looped.lipschitz_curve(X_test[:100], n_iter=max(loops), random_state=seed)
+    curve = looped.lipschitz_curve(X_test[:100], n_iter=max(loops), X_pairs=X_pair[:100])
     lev = [float(curve.lipschitz[t - 1]) for t in loops]
     acc_exp = token_accuracy(y_test, explicit.predict(X_test))
     print(

@@ -72,3 +72,22 @@ def test_bad_arguments(kwargs):
     kwargs = {"n_samples": 5, **kwargs}
     with pytest.raises(ValueError):
         make_pointer_chasing(**kwargs)
+
+
+def test_contrast_pairs_are_one_token_apart_valid_and_change_answers():
+    X, y, Xp, yp = make_pointer_chasing(
+        60, n_nodes=(6, 12), n_hops=5, random_state=0, return_pairs=True
+    )
+    X2, y2 = make_pointer_chasing(60, n_nodes=(6, 12), n_hops=5, random_state=0)
+    assert (X == X2).all() and (y == y2).all()  # pairs are drawn after the data
+    assert ((X != Xp).sum(axis=1) == 1).all()
+    assert ((Xp == -1) == (X == -1)).all()
+    for i in range(60):
+        m = int((X[i] != -1).sum())
+        assert (roots_by_following(Xp[i, :m]) == yp[i, :m]).all()  # a forest, no cycle
+        assert (yp[i] != y[i]).any()
+    # A single chain still gets a valid partner (a node becomes a root).
+    X, y, Xp, yp = make_pointer_chasing(
+        5, n_nodes=8, n_hops=7, min_hops=7, random_state=0, return_pairs=True
+    )
+    assert ((X != Xp).sum(axis=1) == 1).all() and (yp != y).any(axis=1).all()

@@ -1,0 +1,238 @@
+"""Looped transformer (paper's LLM case at laptop scale): accuracy and Levenshtein ratio vs loops.
+
+Trains :class:`~sklearn_implicit.looped.LoopedTransformerClassifier` on multi-hop
+pointer chasing (:func:`~sklearn_implicit.datasets.make_pointer_chasing`, 32
+nodes; training data mix chains of up to 2, 4, 8 and 16 hops) with the
+recurrent-depth recipe (loop count per batch ~ Poisson log-normal with mean
+``--mean-recurrence``, backpropagation through the last ``--backprop-depth``
+loops), and the explicit baseline
+:class:`~sklearn_implicit.looped.UntiedTransformerClassifier` (the core block
+untied, one layer: the same parameter count). Then, for every loop budget
+``t`` in ``--loops``:
+
+* per-token accuracy on a test set at the hardest training difficulty
+  (``--test-hops``) and on harder, out-of-distribution instances
+  (``--hard-hops``, longer chains than any seen in training);
+* the paper's Levenshtein "Lipschitz" ratio, mean over pairs of inputs one
+  token apart of Levenshtein(y_t(x), y_t(x')) / Levenshtein(x, x'), on
+  *contrast pairs* (``make_pointer_chasing(return_pairs=True)``: one node
+  re-pointed so that its subtree's answers change, the analogue of the paper's
+  semantic contrast pairs) -> ``levenshtein_by_loops``; and, as an extra, on
+  random one-token substitutions (which may create cycles: inputs off the
+  data distribution) -> ``levenshtein_random_by_loops``.
+
+Ends with one JSON line (keys ``loops``, ``accuracy_by_loops``,
+``levenshtein_by_loops``, ``accuracy_explicit``, ``n_params_looped``,
+``n_params_explicit``, then extras).
+
+Usage::
+
+    python benchmarks/looped_transformer.py --quick   # < 10 min on 2 CPU cores
+    python benchmarks/looped_transformer.py           # more data and epochs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+
+import numpy as np
+import torch
+from sklearn.exceptions import ConvergenceWarning
+
+from sklearn_implicit.datasets import make_pointer_chasing
+from sklearn_implicit.looped import (
+    LoopedTransformerClassifier,
+    UntiedTransformerClassifier,
+    sequence_accuracy,
+    token_accuracy,
+)
+
+
+def training_mixture(n_per_level, n_nodes, levels, seed):
+    """Pointer-chasing sequences at several difficulties, shuffled together."""
+    parts = [
+        make_pointer_chasing(n_per_level, n_nodes=n_nodes, n_hops=h, random_state=seed + 1000 * h)
+        for h in levels
+    ]
+    X = np.concatenate([p[0] for p in parts])
+    y = np.concatenate([p[1] for p in parts])
+    order = np.random.RandomState(seed).permutation(len(X))
+    return X[order], y[order]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small run (< 10 min on 2 cores)")
+    parser.add_argument("--n-nodes", type=int, default=32, help="sequence length")
+    parser.add_argument("--train-hops", type=int, nargs="+", default=[2, 4, 8, 16])
+    parser.add_argument("--test-hops", type=int, default=16)
+    parser.add_argument("--hard-hops", type=int, default=32)
+    parser.add_argument("--n-train", type=int, default=None, help="sequences per training level")
+    parser.add_argument("--n-test", type=int, default=1000)
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--d-model", type=int, default=64)
+    parser.add_argument("--mean-recurrence", type=float, default=8.0)
+    parser.add_argument("--backprop-depth", type=int, default=4)
+    parser.add_argument("--loops", type=int, nargs="+", default=[1, 2, 3, 4, 6, 8, 12, 16, 24, 32])
+    parser.add_argument("--n-lipschitz", type=int, default=250, help="test sequences for L_t")
+    parser.add_argument(
+        "--tol", type=float, default=0.03, help="adaptive exit (Huginn's latent-diff default)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (1: fastest for tiny blocks, shared CPU)",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    n_train = args.n_train or (4000 if args.quick else 10000)
+    epochs = args.epochs or (6 if args.quick else 12)
+    torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore", category=UserWarning, module="skorch")
+    loops = sorted(set(args.loops))
+    T = max(loops)
+
+    t0 = time.perf_counter()
+    X, y = training_mixture(n_train, args.n_nodes, args.train_hops, args.seed)
+    X_test, y_test, d_test, X_pair, _ = make_pointer_chasing(
+        args.n_test,
+        n_nodes=args.n_nodes,
+        n_hops=args.test_hops,
+        random_state=args.seed + 1,
+        return_depth=True,
+        return_pairs=True,
+    )
+    X_hard, y_hard, d_hard = make_pointer_chasing(
+        args.n_test,
+        n_nodes=args.n_nodes,
+        n_hops=args.hard_hops,
+        random_state=args.seed + 2,
+        return_depth=True,
+    )
+    print(
+        f"data: {len(X)} training sequences ({n_train} each at n_hops={args.train_hops}), "
+        f"{args.n_nodes} nodes; test n_hops={args.test_hops} (mean depth "
+        f"{d_test.mean():.1f}, max {d_test.max()}); hard n_hops={args.hard_hops} (mean depth "
+        f"{d_hard.mean():.1f}, max {d_hard.max()})"
+    )
+    common = {
+        "d_model": args.d_model,
+        "max_epochs": epochs,
+        "random_state": args.seed,
+        "optimizer__weight_decay": 0.01,
+    }
+    t = time.perf_counter()
+    looped = LoopedTransformerClassifier(
+        mean_recurrence=args.mean_recurrence,
+        backprop_depth=args.backprop_depth,
+        n_iter=T,
+        **common,
+    ).fit(X, y)
+    fit_looped = time.perf_counter() - t
+    print(
+        f"looped: {looped.n_params_} params, {epochs} epochs, mean recurrence "
+        f"{args.mean_recurrence}, backprop depth {args.backprop_depth}: {fit_looped:.0f} s, "
+        f"final loss {looped.loss_curve_[-1]:.4f}",
+        flush=True,
+    )
+    t = time.perf_counter()
+    explicit = UntiedTransformerClassifier(n_layers=1, **common).fit(X, y)
+    fit_explicit = time.perf_counter() - t
+    acc_exp = token_accuracy(y_test, explicit.predict(X_test))
+    acc_exp_hard = token_accuracy(y_hard, explicit.predict(X_hard))
+    exact_exp = sequence_accuracy(y_test, explicit.predict(X_test))
+    print(
+        f"explicit (untied, 1 layer): {explicit.n_params_} params: {fit_explicit:.0f} s, "
+        f"final loss {explicit.loss_curve_[-1]:.4f}; test accuracy {acc_exp:.3f}, "
+        f"hard {acc_exp_hard:.3f}",
+        flush=True,
+    )
+
+    stages = {"test": {}, "hard": {}}
+    for name, Xe in (("test", X_test), ("hard", X_hard)):
+        for k, pred in enumerate(looped.staged_predict(Xe, n_iter=T), start=1):
+            if k in loops:
+                stages[name][k] = pred
+    acc = [round(token_accuracy(y_test, stages["test"][k]), 4) for k in loops]
+    exact = [round(sequence_accuracy(y_test, stages["test"][k]), 4) for k in loops]
+    acc_hard = [round(token_accuracy(y_hard, stages["hard"][k]), 4) for k in loops]
+    X_lip, X_lip_pair = X_test[: args.n_lipschitz], X_pair[: args.n_lipschitz]
+    curve = looped.lipschitz_curve(X_lip, n_iter=T, X_pairs=X_lip_pair)
+    lev = [round(float(curve.lipschitz[k - 1]), 4) for k in loops]
+    lev_exp = round(
+        float(explicit.lipschitz_curve(X_lip, n_iter=1, X_pairs=X_lip_pair).lipschitz[0]), 4
+    )
+    curve_rnd = looped.lipschitz_curve(X_lip, n_iter=T, n_directions=4, random_state=args.seed)
+    lev_rnd = [round(float(curve_rnd.lipschitz[k - 1]), 4) for k in loops]
+    lev_rnd_exp = explicit.lipschitz_curve(X_lip, n_iter=1, n_directions=4, random_state=args.seed)
+    lev_rnd_exp = round(float(lev_rnd_exp.lipschitz[0]), 4)
+    # Adaptive exit: stop a sample once its latent state changes by less than tol
+    # (samples that never get there run all T loops; the warning says how many).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        _, info = looped.solve(X_hard, n_iter=T, tol=args.tol)
+        pred_exit = looped.predict(X_hard, n_iter=T, tol=args.tol)
+    acc_exit = token_accuracy(y_hard, pred_exit)
+
+    print(
+        f"\n{'t':>3} {'acc':>7} {'exact':>7} {'acc hard':>9} {'Lev (pairs)':>12} "
+        f"{'Lev (random)':>13}"
+    )
+    for i, k in enumerate(loops):
+        print(
+            f"{k:>3} {acc[i]:>7.3f} {exact[i]:>7.3f} {acc_hard[i]:>9.3f} {lev[i]:>12.3f} "
+            f"{lev_rnd[i]:>13.3f}"
+        )
+    print(
+        f"explicit: acc {acc_exp:.3f}, exact {exact_exp:.3f}, hard {acc_exp_hard:.3f}, "
+        f"Levenshtein pairs {lev_exp:.3f}, random {lev_rnd_exp:.3f}"
+    )
+    print(
+        f"adaptive exit (tol={args.tol}, at most {T} loops) on hard: mean loops "
+        f"{info.n_steps.mean():.1f}, accuracy {acc_exit:.3f}"
+    )
+    gain = acc[-1] - acc[0]
+    print(
+        f"accuracy gain t={loops[0]} -> t={loops[-1]}: {gain:+.3f}; Levenshtein ratio "
+        f"{lev[0]:.2f} -> {lev[-1]:.2f}"
+    )
+    seconds = time.perf_counter() - t0
+    print(f"total time {seconds:.0f} s")
+    out = {
+        "loops": loops,
+        "accuracy_by_loops": acc,
+        "levenshtein_by_loops": lev,
+        "accuracy_explicit": round(acc_exp, 4),
+        "n_params_looped": int(looped.n_params_),
+        "n_params_explicit": int(explicit.n_params_),
+        "accuracy_metric": "per-token",
+        "exact_match_by_loops": exact,
+        "exact_match_explicit": round(exact_exp, 4),
+        "accuracy_hard_by_loops": acc_hard,
+        "accuracy_explicit_hard": round(acc_exp_hard, 4),
+        "levenshtein_explicit": lev_exp,
+        "levenshtein_random_by_loops": lev_rnd,
+        "levenshtein_random_explicit": lev_rnd_exp,
+        "adaptive_exit": {
+            "tol": args.tol,
+            "mean_loops": round(float(info.n_steps.mean()), 2),
+            "accuracy_hard": round(acc_exit, 4),
+        },
+        "train_hops": list(args.train_hops),
+        "test_hops": args.test_hops,
+        "hard_hops": args.hard_hops,
+        "mean_recurrence": args.mean_recurrence,
+        "backprop_depth": args.backprop_depth,
+        "epochs": epochs,
+        "seconds": round(seconds, 1),
+    }
+    print(json.dumps(out))
+    return out
+
+
+if __name__ == "__main__":
+    main()
