@@ -19,7 +19,10 @@ untied, one layer: the same parameter count). Then, for every loop budget
   re-pointed so that its subtree's answers change, the analogue of the paper's
   semantic contrast pairs) -> ``levenshtein_by_loops``; and, as an extra, on
   random one-token substitutions (which may create cycles: inputs off the
-  data distribution) -> ``levenshtein_random_by_loops``.
+  data distribution) -> ``levenshtein_random_by_loops``; plus the same ratio
+  on the harder instances (``levenshtein_hard_by_loops``) and a split of the
+  output changes of the contrast pairs into positions whose correct answer
+  changes and the others.
 
 Ends with one JSON line (keys ``loops``, ``accuracy_by_loops``,
 ``levenshtein_by_loops``, ``accuracy_explicit``, ``n_params_looped``,
@@ -46,6 +49,7 @@ from sklearn_implicit.datasets import make_pointer_chasing
 from sklearn_implicit.looped import (
     LoopedTransformerClassifier,
     UntiedTransformerClassifier,
+    levenshtein_rows,
     sequence_accuracy,
     token_accuracy,
 )
@@ -98,7 +102,7 @@ def main(argv=None):
 
     t0 = time.perf_counter()
     X, y = training_mixture(n_train, args.n_nodes, args.train_hops, args.seed)
-    X_test, y_test, d_test, X_pair, _ = make_pointer_chasing(
+    X_test, y_test, d_test, X_pair, y_pair = make_pointer_chasing(
         args.n_test,
         n_nodes=args.n_nodes,
         n_hops=args.test_hops,
@@ -106,12 +110,13 @@ def main(argv=None):
         return_depth=True,
         return_pairs=True,
     )
-    X_hard, y_hard, d_hard = make_pointer_chasing(
+    X_hard, y_hard, d_hard, X_hard_pair, _ = make_pointer_chasing(
         args.n_test,
         n_nodes=args.n_nodes,
         n_hops=args.hard_hops,
         random_state=args.seed + 2,
         return_depth=True,
+        return_pairs=True,
     )
     print(
         f"data: {len(X)} training sequences ({n_train} each at n_hops={args.train_hops}), "
@@ -166,6 +171,18 @@ def main(argv=None):
     lev_exp = round(
         float(explicit.lipschitz_curve(X_lip, n_iter=1, X_pairs=X_lip_pair).lipschitz[0]), 4
     )
+    n_lip = args.n_lipschitz
+    curve_hard = looped.lipschitz_curve(X_hard[:n_lip], n_iter=T, X_pairs=X_hard_pair[:n_lip])
+    lev_hard = [round(float(curve_hard.lipschitz[k - 1]), 4) for k in loops]
+    # Where do the outputs of a contrast pair differ? At positions whose correct
+    # answer differs (the change propagated) or elsewhere (spurious changes).
+    answer_changes = y_test[:n_lip] != y_pair[:n_lip]
+    stages_a = list(looped.staged_predict(X_lip, n_iter=T))
+    stages_b = list(looped.staged_predict(X_lip_pair, n_iter=T))
+    changed = [stages_a[k - 1] != stages_b[k - 1] for k in loops]
+    change_answer = [round(float((c & answer_changes).sum(1).mean()), 4) for c in changed]
+    change_else = [round(float((c & ~answer_changes).sum(1).mean()), 4) for c in changed]
+    truth_lev = round(float(levenshtein_rows(y_test[:n_lip], y_pair[:n_lip]).mean()), 4)
     curve_rnd = looped.lipschitz_curve(X_lip, n_iter=T, n_directions=4, random_state=args.seed)
     lev_rnd = [round(float(curve_rnd.lipschitz[k - 1]), 4) for k in loops]
     lev_rnd_exp = explicit.lipschitz_curve(X_lip, n_iter=1, n_directions=4, random_state=args.seed)
@@ -191,6 +208,10 @@ def main(argv=None):
         f"explicit: acc {acc_exp:.3f}, exact {exact_exp:.3f}, hard {acc_exp_hard:.3f}, "
         f"Levenshtein pairs {lev_exp:.3f}, random {lev_rnd_exp:.3f}"
     )
+    print(f"correct answers of the contrast pairs: mean Levenshtein {truth_lev:.3f}")
+    print(f"{'t':>3} {'changed where answer changes':>29} {'elsewhere':>10} {'Lev hard':>9}")
+    for i, k in enumerate(loops):
+        print(f"{k:>3} {change_answer[i]:>29.3f} {change_else[i]:>10.3f} {lev_hard[i]:>9.3f}")
     print(
         f"adaptive exit (tol={args.tol}, at most {T} loops) on hard: mean loops "
         f"{info.n_steps.mean():.1f}, accuracy {acc_exit:.3f}"
@@ -215,6 +236,10 @@ def main(argv=None):
         "accuracy_hard_by_loops": acc_hard,
         "accuracy_explicit_hard": round(acc_exp_hard, 4),
         "levenshtein_explicit": lev_exp,
+        "levenshtein_truth": truth_lev,
+        "output_changes_where_answer_changes_by_loops": change_answer,
+        "output_changes_elsewhere_by_loops": change_else,
+        "levenshtein_hard_by_loops": lev_hard,
         "levenshtein_random_by_loops": lev_rnd,
         "levenshtein_random_explicit": lev_rnd_exp,
         "adaptive_exit": {
