@@ -86,14 +86,17 @@ def _run(*, quick, seed, output):
 
     start = time.perf_counter()
     n_nodes, levels = (24, (2, 4, 8, 12)) if quick else (32, (2, 4, 8, 16))
-    n_per_level, epochs = (1500, 4) if quick else (4000, 6)
+    n_per_level, epochs, batch = (2500, 3, 32) if quick else (4000, 6, 64)
     X, y = training_mixture(n_per_level, n_nodes=n_nodes, levels=levels, random_state=seed)
     X_test, y_test, X_pair, _ = make_pointer_chasing(
         400, n_nodes=n_nodes, n_hops=levels[-1], random_state=seed + 1, return_pairs=True
     )
     loops = [1, 2, 4, 8, 16]
-    common = {"d_model": 64, "max_epochs": epochs, "random_state": seed}
-    looped = LoopedTransformerClassifier(mean_recurrence=6, n_iter=max(loops), **common)
+    common = {"d_model": 64, "max_epochs": epochs, "batch_size": batch, "random_state": seed}
+    mean_recurrence = 6 if quick else 8
+    looped = LoopedTransformerClassifier(
+        mean_recurrence=mean_recurrence, n_iter=max(loops), **common
+    )
     looped.fit(X, y)
     explicit = UntiedTransformerClassifier(**common).fit(X, y)
     stages = list(looped.staged_predict(X_test, n_iter=max(loops)))
