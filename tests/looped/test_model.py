@@ -135,3 +135,17 @@ def test_untied_has_equal_parameters_at_one_layer_and_flat_budget():
     deeper = UntiedTransformer(10, 7, 12, d_model=16, n_heads=2, d_ff=32, n_layers=3)
     per_core = sum(p.numel() for p in looped.core.parameters())
     assert sum(p.numel() for p in deeper.parameters()) == n + 2 * per_core
+
+
+def test_training_draws_a_loop_count_per_batch_and_truncates():
+    torch.manual_seed(1)
+    m = model(mean_recurrence=10.0, backprop_depth=3).train()
+    x = tokens()
+    seen = []
+    for _ in range(30):
+        m(x)
+        seen.append(m.last_loops)
+    totals = {a + b for a, b in seen}
+    assert len(totals) > 5  # randomized depth
+    assert all(b == min(3, a + b) for a, b in seen)  # gradient through the last <= k loops
+    assert max(totals) > 10
