@@ -64,6 +64,29 @@ def _contrast(rng, parent, root):
     return pair, _roots(pair)
 
 
+def _contrast_root(rng, parent, root):
+    """Re-point the root of one chain to a node of another chain (two chains merge).
+
+    The chain is uniform over the chains, its new parent uniform over the
+    nodes of the other chains, so the answer of every node of the chain
+    changes. A sequence made of a single chain has no other chain to join:
+    there a uniform non-root node becomes a root instead (the chain splits).
+    """
+    roots = np.flatnonzero(parent == np.arange(len(parent)))
+    pair = parent.copy()
+    if roots.size < 2:
+        j = int(rng.choice(np.flatnonzero(parent != np.arange(len(parent)))))
+        pair[j] = j
+        return pair, _roots(pair)
+    r = int(roots[rng.randint(roots.size)])
+    options = np.flatnonzero(root != r)
+    pair[r] = options[rng.randint(options.size)]
+    return pair, _roots(pair)
+
+
+_EDITS = {"node": _contrast, "root": _contrast_root}
+
+
 def make_pointer_chasing(
     n_samples=1000,
     *,
@@ -73,6 +96,7 @@ def make_pointer_chasing(
     random_state=None,
     return_depth=False,
     return_pairs=False,
+    pair_edit="node",
 ):
     """Multi-hop pointer chasing: follow parent pointers to the root of each chain.
 
@@ -115,6 +139,15 @@ def make_pointer_chasing(
         subtree below that node change. These are the analogue of the
         paper's semantic contrast pairs ("charge and voltage" vs "charge
         and pay") for :meth:`~sklearn_implicit.looped.LoopedTransformerClassifier.lipschitz_curve`.
+    pair_edit : {"node", "root"}, default="node"
+        Which token the contrast partner changes. ``"node"``: a uniform node
+        is re-pointed as above, which changes the answers of its subtree
+        (a few nodes on average). ``"root"``: the root of a uniform chain is
+        re-pointed to a node of another chain, so the two chains merge and
+        the answer of every node of the first chain changes, however far
+        below the edit it sits (a sequence of one chain, which has nothing
+        to merge with, gets a ``"node"``-style split instead). Both keep
+        ``X`` and ``y`` unchanged.
 
     Returns
     -------
@@ -139,6 +172,8 @@ def make_pointer_chasing(
     True
     """
     n_samples = _check_int("n_samples", n_samples, 1)
+    if pair_edit not in _EDITS:
+        raise ValueError(f"pair_edit must be 'node' or 'root', got {pair_edit!r}.")
     if isinstance(n_nodes, (tuple, list)):
         if len(n_nodes) != 2:
             raise ValueError(f"n_nodes must be an int or a (low, high) pair, got {n_nodes!r}.")
@@ -146,6 +181,10 @@ def make_pointer_chasing(
         high = _check_int("n_nodes[1]", n_nodes[1], low)
     else:
         low = high = _check_int("n_nodes", n_nodes, 1)
+    if return_pairs and low < 2:
+        raise ValueError(
+            f"Contrast pairs need sequences of at least 2 nodes, got n_nodes={n_nodes!r}."
+        )
     min_hops = _check_int("min_hops", min_hops, 0)
     n_hops = _check_int("n_hops", n_hops, max(min_hops, 1))
     rng = check_random_state(random_state)
@@ -160,6 +199,6 @@ def make_pointer_chasing(
         X_pair, y_pair = X.copy(), y.copy()
         for i in range(n_samples):
             m = int((X[i] != PAD).sum())
-            X_pair[i, :m], y_pair[i, :m] = _contrast(rng, X[i, :m], y[i, :m])
+            X_pair[i, :m], y_pair[i, :m] = _EDITS[pair_edit](rng, X[i, :m], y[i, :m])
         out = out + (X_pair, y_pair)
     return out

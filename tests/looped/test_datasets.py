@@ -66,6 +66,8 @@ def test_variable_lengths_are_padded():
         {"n_nodes": (5, 3)},
         {"n_nodes": (1, 2, 3)},
         {"min_hops": -1},
+        {"return_pairs": True, "n_nodes": 1},
+        {"return_pairs": True, "pair_edit": "leaf"},
     ],
 )
 def test_bad_arguments(kwargs):
@@ -91,3 +93,34 @@ def test_contrast_pairs_are_one_token_apart_valid_and_change_answers():
         5, n_nodes=8, n_hops=7, min_hops=7, random_state=0, return_pairs=True
     )
     assert ((X != Xp).sum(axis=1) == 1).all() and (yp != y).any(axis=1).all()
+
+
+def test_root_edit_pairs_merge_two_chains():
+    X, y, Xp, yp = make_pointer_chasing(
+        80, n_nodes=(8, 14), n_hops=3, random_state=1, return_pairs=True, pair_edit="root"
+    )
+    X2, y2, Xn, _ = make_pointer_chasing(
+        80, n_nodes=(8, 14), n_hops=3, random_state=1, return_pairs=True
+    )
+    assert (X == X2).all() and (y == y2).all()  # the data do not depend on the edit
+    assert (Xp != Xn).any()  # but the partners do
+    assert ((X != Xp).sum(axis=1) == 1).all()
+    for i in range(80):
+        m = int((X[i] != -1).sum())
+        j = int(np.flatnonzero(X[i] != Xp[i])[0])
+        assert X[i, j] == j  # the edited token is a root's
+        assert (roots_by_following(Xp[i, :m]) == yp[i, :m]).all()  # a forest, no cycle
+        chain = y[i, :m] == j
+        # Every node of the edited chain changes answer, and nothing else does.
+        assert (yp[i, :m][chain] != j).all()
+        assert (yp[i, :m][~chain] == y[i, :m][~chain]).all()
+        assert len(set(y[i, :m])) == len(set(yp[i, :m])) + 1  # two chains merged
+
+
+def test_root_edit_on_a_single_chain_splits_it():
+    X, y, Xp, yp = make_pointer_chasing(
+        5, n_nodes=8, n_hops=7, min_hops=7, random_state=0, return_pairs=True, pair_edit="root"
+    )
+    assert ((X != Xp).sum(axis=1) == 1).all()
+    for i in range(5):
+        assert len(set(yp[i])) == 2 and (roots_by_following(Xp[i]) == yp[i]).all()
