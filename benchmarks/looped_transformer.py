@@ -15,13 +15,16 @@ untied, one layer: the same parameter count). Then, for every loop budget
   (``--hard-hops``, longer chains than any seen in training);
 * the paper's Levenshtein "Lipschitz" ratio, mean over pairs of inputs one
   token apart of Levenshtein(y_t(x), y_t(x')) / Levenshtein(x, x'), on
-  *contrast pairs* (``make_pointer_chasing(return_pairs=True)``: one node
-  re-pointed so that its subtree's answers change, the analogue of the paper's
-  semantic contrast pairs) -> ``levenshtein_by_loops``; and, as an extra, on
-  random one-token substitutions (which may create cycles: inputs off the
-  data distribution) -> ``levenshtein_random_by_loops``; plus the same ratio
-  on the harder instances (``levenshtein_hard_by_loops``) and a split of the
-  output changes of the contrast pairs into positions whose correct answer
+  *contrast pairs*, the analogue of the paper's semantic contrast pairs (an
+  edit chosen to change the meaning). Headline ``levenshtein_by_loops``:
+  ``make_pointer_chasing(return_pairs=True)``, one uniform node re-pointed so
+  that the answers of its subtree change. Also reported:
+  ``levenshtein_root_edit_by_loops`` (``pair_edit="root"``: the root of one
+  chain re-pointed into another chain, so that every answer of that chain
+  changes), random one-token substitutions (which may create cycles: inputs
+  off the data distribution) -> ``levenshtein_random_by_loops``, the ratio on
+  the harder instances (``levenshtein_hard_by_loops``), and for both kinds of
+  pairs a split of the output changes into positions whose correct answer
   changes and the others.
 
 Ends with one JSON line (keys ``loops``, ``accuracy_by_loops``,
@@ -110,6 +113,15 @@ def main(argv=None):
         return_depth=True,
         return_pairs=True,
     )
+    # The same test sequences (pairs are drawn after the data), other partners.
+    *_, X_rpair, y_rpair = make_pointer_chasing(
+        args.n_test,
+        n_nodes=args.n_nodes,
+        n_hops=args.test_hops,
+        random_state=args.seed + 1,
+        return_pairs=True,
+        pair_edit="root",
+    )
     X_hard, y_hard, d_hard, X_hard_pair, _ = make_pointer_chasing(
         args.n_test,
         n_nodes=args.n_nodes,
@@ -165,24 +177,32 @@ def main(argv=None):
     acc = [round(token_accuracy(y_test, stages["test"][k]), 4) for k in loops]
     exact = [round(sequence_accuracy(y_test, stages["test"][k]), 4) for k in loops]
     acc_hard = [round(token_accuracy(y_hard, stages["hard"][k]), 4) for k in loops]
-    X_lip, X_lip_pair = X_test[: args.n_lipschitz], X_pair[: args.n_lipschitz]
-    curve = looped.lipschitz_curve(X_lip, n_iter=T, X_pairs=X_lip_pair)
-    lev = [round(float(curve.lipschitz[k - 1]), 4) for k in loops]
-    lev_exp = round(
-        float(explicit.lipschitz_curve(X_lip, n_iter=1, X_pairs=X_lip_pair).lipschitz[0]), 4
-    )
     n_lip = args.n_lipschitz
+    X_lip = X_test[:n_lip]
+    stages_a = list(looped.staged_predict(X_lip, n_iter=T))
+
+    def pair_curves(Xp, yp):
+        """Levenshtein ratio over loops, the explicit model's, and the split of changes."""
+        ratio = looped.lipschitz_curve(X_lip, n_iter=T, X_pairs=Xp).lipschitz
+        ratio_exp = explicit.lipschitz_curve(X_lip, n_iter=1, X_pairs=Xp).lipschitz[0]
+        # Where do the outputs of a contrast pair differ? At positions whose correct
+        # answer differs (the change propagated) or elsewhere (spurious changes).
+        answer_changes = y_test[:n_lip] != yp
+        stages_b = list(looped.staged_predict(Xp, n_iter=T))
+        changed = [stages_a[k - 1] != stages_b[k - 1] for k in loops]
+        return {
+            "lev": [round(float(ratio[k - 1]), 4) for k in loops],
+            "lev_exp": round(float(ratio_exp), 4),
+            "truth": round(float(levenshtein_rows(y_test[:n_lip], yp).mean()), 4),
+            "where": [round(float((c & answer_changes).sum(1).mean()), 4) for c in changed],
+            "else": [round(float((c & ~answer_changes).sum(1).mean()), 4) for c in changed],
+        }
+
+    node = pair_curves(X_pair[:n_lip], y_pair[:n_lip])
+    root = pair_curves(X_rpair[:n_lip], y_rpair[:n_lip])
+    lev, lev_exp, truth_lev = node["lev"], node["lev_exp"], node["truth"]
     curve_hard = looped.lipschitz_curve(X_hard[:n_lip], n_iter=T, X_pairs=X_hard_pair[:n_lip])
     lev_hard = [round(float(curve_hard.lipschitz[k - 1]), 4) for k in loops]
-    # Where do the outputs of a contrast pair differ? At positions whose correct
-    # answer differs (the change propagated) or elsewhere (spurious changes).
-    answer_changes = y_test[:n_lip] != y_pair[:n_lip]
-    stages_a = list(looped.staged_predict(X_lip, n_iter=T))
-    stages_b = list(looped.staged_predict(X_lip_pair, n_iter=T))
-    changed = [stages_a[k - 1] != stages_b[k - 1] for k in loops]
-    change_answer = [round(float((c & answer_changes).sum(1).mean()), 4) for c in changed]
-    change_else = [round(float((c & ~answer_changes).sum(1).mean()), 4) for c in changed]
-    truth_lev = round(float(levenshtein_rows(y_test[:n_lip], y_pair[:n_lip]).mean()), 4)
     curve_rnd = looped.lipschitz_curve(X_lip, n_iter=T, n_directions=4, random_state=args.seed)
     lev_rnd = [round(float(curve_rnd.lipschitz[k - 1]), 4) for k in loops]
     lev_rnd_exp = explicit.lipschitz_curve(X_lip, n_iter=1, n_directions=4, random_state=args.seed)
@@ -206,12 +226,17 @@ def main(argv=None):
         )
     print(
         f"explicit: acc {acc_exp:.3f}, exact {exact_exp:.3f}, hard {acc_exp_hard:.3f}, "
-        f"Levenshtein pairs {lev_exp:.3f}, random {lev_rnd_exp:.3f}"
+        f"Levenshtein node-edit pairs {lev_exp:.3f}, random {lev_rnd_exp:.3f}"
     )
-    print(f"correct answers of the contrast pairs: mean Levenshtein {truth_lev:.3f}")
-    print(f"{'t':>3} {'changed where answer changes':>29} {'elsewhere':>10} {'Lev hard':>9}")
-    for i, k in enumerate(loops):
-        print(f"{k:>3} {change_answer[i]:>29.3f} {change_else[i]:>10.3f} {lev_hard[i]:>9.3f}")
+    for name, res in (("node-edit", node), ("root-edit", root)):
+        print(
+            f"{name} pairs: explicit Levenshtein {res['lev_exp']:.3f}, correct answers "
+            f"{res['truth']:.3f}"
+        )
+        print(f"{'t':>3} {'Lev ratio':>10} {'changed where answer changes':>29} {'elsewhere':>10}")
+        for i, k in enumerate(loops):
+            print(f"{k:>3} {res['lev'][i]:>10.3f} {res['where'][i]:>29.3f} {res['else'][i]:>10.3f}")
+    print(f"node-edit pairs on the hard set, Levenshtein ratio: {lev_hard}")
     print(
         f"adaptive exit (tol={args.tol}, at most {T} loops) on hard: mean loops "
         f"{info.n_steps.mean():.1f}, accuracy {acc_exit:.3f}"
@@ -237,8 +262,13 @@ def main(argv=None):
         "accuracy_explicit_hard": round(acc_exp_hard, 4),
         "levenshtein_explicit": lev_exp,
         "levenshtein_truth": truth_lev,
-        "output_changes_where_answer_changes_by_loops": change_answer,
-        "output_changes_elsewhere_by_loops": change_else,
+        "output_changes_where_answer_changes_by_loops": node["where"],
+        "output_changes_elsewhere_by_loops": node["else"],
+        "levenshtein_root_edit_by_loops": root["lev"],
+        "levenshtein_root_edit_explicit": root["lev_exp"],
+        "levenshtein_root_edit_truth": root["truth"],
+        "root_edit_changes_where_answer_changes_by_loops": root["where"],
+        "root_edit_changes_elsewhere_by_loops": root["else"],
         "levenshtein_hard_by_loops": lev_hard,
         "levenshtein_random_by_loops": lev_rnd,
         "levenshtein_random_explicit": lev_rnd_exp,
