@@ -188,8 +188,10 @@ class ArrayBatchLoader:
             )
             yield from loader
             return
-        X = torch.from_numpy(self.dataset.X)
-        y = torch.from_numpy(self.dataset.y)
+        # torch cannot wrap read-only arrays (e.g. joblib memmaps) without a
+        # warning; those are copied once, writable arrays are shared.
+        X = torch.from_numpy(np.require(self.dataset.X, requirements="W"))
+        y = torch.from_numpy(np.require(self.dataset.y, requirements="W"))
         n = X.shape[0]
         order = torch.randperm(n) if self.shuffle else None
         for start in range(0, n, self.batch_size):

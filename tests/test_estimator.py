@@ -139,6 +139,19 @@ def test_determinism_under_random_state(data):
     assert not np.allclose(a, c)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_read_only_inputs_fit_without_warning(data, dtype):
+    X, y = (a.astype(dtype) for a in data)
+    X.flags.writeable = False
+    y.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        a = ImplicitRegressor(max_epochs=3, random_state=0).fit(X, y).predict(X)
+    b = ImplicitRegressor(max_epochs=3, random_state=0).fit(X.copy(), y.copy()).predict(X)
+    np.testing.assert_array_equal(a, b)
+    assert not X.flags.writeable  # the caller's arrays are left as they were
+
+
 def test_fit_does_not_touch_global_torch_rng(data):
     X, y = data
     torch.manual_seed(123)
