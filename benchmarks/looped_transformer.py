@@ -2,7 +2,7 @@
 
 Trains :class:`~sklearn_implicit.looped.LoopedTransformerClassifier` on multi-hop
 pointer chasing (:func:`~sklearn_implicit.datasets.make_pointer_chasing`, 32
-nodes; training data mix chains of up to 2, 4, 8 and 16 hops) with the
+nodes; training data mix chains of up to 2, 4, 8, 16 and 32 hops) with the
 recurrent-depth recipe (loop count per batch ~ Poisson log-normal with mean
 ``--mean-recurrence``, backpropagation through the last ``--backprop-depth``
 loops), and the explicit baseline
@@ -11,8 +11,10 @@ untied, one layer: the same parameter count). Then, for every loop budget
 ``t`` in ``--loops``:
 
 * per-token accuracy on a test set at the hardest training difficulty
-  (``--test-hops``) and on harder, out-of-distribution instances
-  (``--hard-hops``, longer chains than any seen in training);
+  (``--test-hops``; chains up to 31 hops, the most 32 nodes hold), on its
+  nodes deeper than ``--deep-hops`` (16: more hops than the training mean of
+  8 loops covers, at about two hops per loop) and on a harder set made of
+  long chains only (``--hard-hops``, ``--hard-min-hops``: 16 to 31 hops);
 * the paper's Levenshtein "Lipschitz" ratio, mean over pairs of inputs one
   token apart of Levenshtein(y_t(x), y_t(x')) / Levenshtein(x, x'), on
   *contrast pairs*, the analogue of the paper's semantic contrast pairs (an
@@ -74,9 +76,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small run (< 10 min on 2 cores)")
     parser.add_argument("--n-nodes", type=int, default=32, help="sequence length")
-    parser.add_argument("--train-hops", type=int, nargs="+", default=[2, 4, 8, 16])
-    parser.add_argument("--test-hops", type=int, default=16)
+    parser.add_argument("--train-hops", type=int, nargs="+", default=[2, 4, 8, 16, 32])
+    parser.add_argument("--test-hops", type=int, default=32)
     parser.add_argument("--hard-hops", type=int, default=32)
+    parser.add_argument("--hard-min-hops", type=int, default=16, help="shortest hard chain")
+    parser.add_argument(
+        "--deep-hops", type=int, default=16, help="accuracy also on test nodes deeper than this"
+    )
     parser.add_argument("--n-train", type=int, default=None, help="sequences per training level")
     parser.add_argument("--n-test", type=int, default=1000)
     parser.add_argument("--epochs", type=int, default=None)
@@ -96,7 +102,7 @@ def main(argv=None):
     )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    n_train = args.n_train or (4000 if args.quick else 10000)
+    n_train = args.n_train or (3200 if args.quick else 8000)
     epochs = args.epochs or (6 if args.quick else 12)
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", category=UserWarning, module="skorch")
@@ -126,6 +132,7 @@ def main(argv=None):
         args.n_test,
         n_nodes=args.n_nodes,
         n_hops=args.hard_hops,
+        min_hops=args.hard_min_hops,
         random_state=args.seed + 2,
         return_depth=True,
         return_pairs=True,
@@ -133,7 +140,7 @@ def main(argv=None):
     print(
         f"data: {len(X)} training sequences ({n_train} each at n_hops={args.train_hops}), "
         f"{args.n_nodes} nodes; test n_hops={args.test_hops} (mean depth "
-        f"{d_test.mean():.1f}, max {d_test.max()}); hard n_hops={args.hard_hops} (mean depth "
+        f"{d_test.mean():.1f}, max {d_test.max()}); hard {args.hard_min_hops} to {args.hard_hops} hops (mean depth "
         f"{d_hard.mean():.1f}, max {d_hard.max()})"
     )
     common = {
@@ -177,6 +184,9 @@ def main(argv=None):
     acc = [round(token_accuracy(y_test, stages["test"][k]), 4) for k in loops]
     exact = [round(sequence_accuracy(y_test, stages["test"][k]), 4) for k in loops]
     acc_hard = [round(token_accuracy(y_hard, stages["hard"][k]), 4) for k in loops]
+    deep = d_test > args.deep_hops
+    acc_deep = [round(float((stages["test"][k][deep] == y_test[deep]).mean()), 4) for k in loops]
+    acc_exp_deep = float((explicit.predict(X_test)[deep] == y_test[deep]).mean())
     n_lip = args.n_lipschitz
     X_lip = X_test[:n_lip]
     stages_a = list(looped.staged_predict(X_lip, n_iter=T))
@@ -216,16 +226,18 @@ def main(argv=None):
     acc_exit = token_accuracy(y_hard, pred_exit)
 
     print(
-        f"\n{'t':>3} {'acc':>7} {'exact':>7} {'acc hard':>9} {'Lev (pairs)':>12} "
+        f"\n{'t':>3} {'acc':>7} {'exact':>7} {'acc deep':>9} {'acc hard':>9} {'Lev (pairs)':>12} "
         f"{'Lev (random)':>13}"
     )
     for i, k in enumerate(loops):
         print(
-            f"{k:>3} {acc[i]:>7.3f} {exact[i]:>7.3f} {acc_hard[i]:>9.3f} {lev[i]:>12.3f} "
+            f"{k:>3} {acc[i]:>7.3f} {exact[i]:>7.3f} {acc_deep[i]:>9.3f} {acc_hard[i]:>9.3f} "
+            f"{lev[i]:>12.3f} "
             f"{lev_rnd[i]:>13.3f}"
         )
     print(
-        f"explicit: acc {acc_exp:.3f}, exact {exact_exp:.3f}, hard {acc_exp_hard:.3f}, "
+        f"explicit: acc {acc_exp:.3f}, exact {exact_exp:.3f}, deep {acc_exp_deep:.3f}, "
+        f"hard {acc_exp_hard:.3f}, "
         f"Levenshtein node-edit pairs {lev_exp:.3f}, random {lev_rnd_exp:.3f}"
     )
     for name, res in (("node-edit", node), ("root-edit", root)):
@@ -258,6 +270,10 @@ def main(argv=None):
         "accuracy_metric": "per-token",
         "exact_match_by_loops": exact,
         "exact_match_explicit": round(exact_exp, 4),
+        "accuracy_deep_by_loops": acc_deep,
+        "accuracy_explicit_deep": round(acc_exp_deep, 4),
+        "deep_hops": args.deep_hops,
+        "n_deep_nodes": int(deep.sum()),
         "accuracy_hard_by_loops": acc_hard,
         "accuracy_explicit_hard": round(acc_exp_hard, 4),
         "levenshtein_explicit": lev_exp,
@@ -280,6 +296,7 @@ def main(argv=None):
         "train_hops": list(args.train_hops),
         "test_hops": args.test_hops,
         "hard_hops": args.hard_hops,
+        "hard_min_hops": args.hard_min_hops,
         "mean_recurrence": args.mean_recurrence,
         "backprop_depth": args.backprop_depth,
         "epochs": epochs,
