@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -280,15 +279,7 @@ class UntiedTransformer(nn.Module):
         if callback is not None:
             for k in range(1, max_iter + 1):
                 callback(k, out)
-        n = x.shape[0]
-        info = SolverInfo(
-            n_steps=np.full(n, len(self.layers)),
-            residual=np.zeros(n),
-            converged=np.ones(n, dtype=bool),
-            diverged=np.zeros(n, dtype=bool),
-            residual_trace=np.zeros((0, n)),
-            max_iter=max_iter,
-            tol=tol,
-            solver="untied",
+        info = SolverInfo.fixed_depth(
+            x.shape[0], len(self.layers), max_iter=max_iter, tol=tol, solver="untied"
         )
         return out, h, info

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -278,15 +277,7 @@ class ExplicitLPGNN(nn.Module):
         if callback is not None:
             for k in range(1, max_iter + 1):
                 callback(k, y)
-        n = y.shape[0]
-        info = SolverInfo(
-            n_steps=np.full(n, len(self.convs)),
-            residual=np.zeros(n),
-            converged=np.ones(n, dtype=bool),
-            diverged=np.zeros(n, dtype=bool),
-            residual_trace=np.zeros((0, n)),
-            max_iter=max_iter,
-            tol=tol,
-            solver="explicit",
+        info = SolverInfo.fixed_depth(
+            y.shape[0], len(self.convs), max_iter=max_iter, tol=tol, solver="explicit"
         )
         return y, y, info

@@ -97,6 +97,48 @@ class SolverInfo:
         )
 
     @classmethod
+    def fixed_depth(
+        cls, n_samples: int, depth: int, *, max_iter: int, tol: float, solver: str
+    ) -> SolverInfo:
+        """The info of an explicit model: one pass of ``depth`` layers, nothing iterated.
+
+        Every sample counts as converged with a zero residual, so explicit
+        baselines answer ``solve`` like the implicit models they are
+        compared with.
+
+        Parameters
+        ----------
+        n_samples : int
+            Number of samples.
+        depth : int
+            Layers of the pass, reported as ``n_steps``.
+        max_iter, tol : int, float
+            The budget and tolerance the caller asked for.
+        solver : str
+            Name to report.
+
+        Returns
+        -------
+        SolverInfo
+
+        Examples
+        --------
+        >>> from sklearn_implicit.solvers import SolverInfo
+        >>> SolverInfo.fixed_depth(3, 2, max_iter=10, tol=0.0, solver="explicit").status
+        'converged'
+        """
+        return cls(
+            n_steps=np.full(n_samples, depth),
+            residual=np.zeros(n_samples),
+            converged=np.ones(n_samples, dtype=bool),
+            diverged=np.zeros(n_samples, dtype=bool),
+            residual_trace=np.zeros((0, n_samples)),
+            max_iter=max_iter,
+            tol=tol,
+            solver=solver,
+        )
+
+    @classmethod
     def concatenate(cls, infos: list[SolverInfo]) -> SolverInfo:
         """Join the infos of consecutive batches along the sample axis."""
         if not infos:

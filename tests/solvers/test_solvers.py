@@ -190,3 +190,15 @@ def test_info_concatenate_pads_traces():
     assert c.residual_trace.shape == (max(a.residual_trace.shape[0], b.residual_trace.shape[0]), 6)
     assert math.isfinite(float(c.residual_trace.max()))
     assert "SolverInfo(" in repr(c)
+
+
+def test_fixed_depth_info_describes_one_explicit_pass():
+    info = SolverInfo.fixed_depth(5, 3, max_iter=10, tol=1e-4, solver="untied")
+    assert info.n_samples == 5 and info.status == "converged"
+    assert (info.n_steps == 3).all() and (info.residual == 0).all()
+    assert not info.diverged.any() and info.residual_trace.shape == (0, 5)
+    assert (info.max_iter, info.tol, info.solver) == (10, 1e-4, "untied")
+    both = SolverInfo.concatenate(
+        [info, SolverInfo.fixed_depth(2, 3, max_iter=10, tol=1e-4, solver="untied")]
+    )
+    assert both.n_samples == 7
