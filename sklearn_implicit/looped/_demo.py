@@ -67,17 +67,11 @@ def run(*, quick: bool = True, seed: int = 0, output: str | None = None) -> dict
         ``accuracy_explicit``, ``n_params_looped``, ``n_params_explicit``,
         ``seconds``.
     """
-    import torch
+    from .._threads import torch_threads
 
-    n_threads = torch.get_num_threads()
-    # Tiny blocks: extra intra-op threads only add synchronisation.
-    torch.set_num_threads(1)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=UserWarning, module="skorch")
-            return _run(quick=quick, seed=seed, output=output)
-    finally:
-        torch.set_num_threads(n_threads)
+    with torch_threads(1), warnings.catch_warnings():  # tiny blocks
+        warnings.filterwarnings("ignore", category=UserWarning, module="skorch")
+        return _run(quick=quick, seed=seed, output=output)
 
 
 def _run(*, quick, seed, output):

@@ -29,15 +29,10 @@ def run(*, quick: bool = True, seed: int = 0, output: str | None = None) -> dict
         and ``lipschitz_by_iter`` (implicit model, ``t = 1..10``),
         ``implicit_params``, ``explicit_params``, ``seconds``.
     """
-    import torch
+    from .._threads import torch_threads
 
-    n_threads = torch.get_num_threads()
-    # Many tiny tensors: extra intra-op threads only add synchronisation.
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):  # many tiny tensors
         return _run(quick=quick, seed=seed, output=output)
-    finally:
-        torch.set_num_threads(n_threads)
 
 
 def _run(*, quick, seed, output):

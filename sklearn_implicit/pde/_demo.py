@@ -38,15 +38,10 @@ def run(*, quick: bool = True, seed: int = 0, output: str | None = None) -> dict
         ``error_by_iter`` and ``lipschitz_by_iter`` (implicit model,
         ``t = 1..T``), ``n_params_implicit``, ``n_params_explicit``, ``seconds``.
     """
-    import torch
+    from .._threads import torch_threads
 
-    n_threads = torch.get_num_threads()
-    # Small batched matrix products: extra intra-op threads mostly add synchronisation.
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):  # small batched matrix products
         return _run(quick=quick, seed=seed, output=output)
-    finally:
-        torch.set_num_threads(n_threads)
 
 
 def _run(*, quick, seed, output):

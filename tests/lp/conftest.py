@@ -1,12 +1,10 @@
 import pytest
-import torch
+
+from sklearn_implicit._threads import torch_threads
 
 
 @pytest.fixture(autouse=True)
 def _one_torch_thread():
-    # The LP models use many tiny tensors: intra-op threads only add
-    # synchronisation (and stall badly on a shared CPU).
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    # The LP models use many tiny tensors (see torch_threads).
+    with torch_threads(1):
+        yield
