@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from ._estimator import BaseImplicitEstimator, ImplicitRegressor
-from ._module import ImplicitModule
-from ._regularity import RegularityReport, regularity_report
+from ._base import BaseImplicitEstimator
+from ._module import FixedDepthModule, ImplicitModule
+from ._regressor import ImplicitRegressor
 from .lipschitz import LipschitzCurve
+from .lipschitz._regularity import RegularityReport, regularity_report
 from .solvers import SolverInfo
 
 __version__ = "0.1.0"
@@ -41,6 +42,7 @@ def __dir__():
 
 __all__ = [
     "BaseImplicitEstimator",
+    "FixedDepthModule",
     "ImplicitModule",
     "RegularityReport",
     "ImplicitRegressor",

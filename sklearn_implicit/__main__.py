@@ -100,7 +100,7 @@ def run_reciprocal(*, quick=False, seed=0, output="demo.png", progress=True):
     """
     import torch
 
-    from ._estimator import ImplicitRegressor
+    from ._regressor import ImplicitRegressor
     from .theory import GatedLinearOperator
 
     t_start = time.perf_counter()

@@ -108,7 +108,7 @@ def test_lipschitz_curve_matches_separate_predictions(fitted, data):
     assert list(curve.n_iter) == list(range(1, 9))
     assert curve.lipschitz.shape == (8,) and curve.ratios.shape == (8, 30)
     # Recompute L_4 with four independent predictions and the same directions.
-    Xp, norms = fitted._perturb(Xs, 1e-2, 2, np.random.RandomState(0))
+    Xp, norms = fitted._default_directions()(Xs, 1e-2, 2, np.random.RandomState(0))
     base = fitted.predict(Xs, n_iter=4)
     pert = fitted.predict(Xp, n_iter=4).reshape(2, 15)
     ratios = np.abs(pert - base[None]) / 1e-2
@@ -324,11 +324,13 @@ def test_bad_prediction_inputs(fitted):
     [
         (dict(n_iter=0), "'n_iter' parameter"),
         (dict(tol=-1e-3), "'tol' parameter"),
-        (dict(solver="newton"), "'solver' parameter"),
+        (dict(solver="newton"), "Unknown solver 'newton'"),
         (dict(backward="adjoint"), "'backward' parameter"),
         (dict(operator="transformer"), "Unknown operator 'transformer'"),
-        (dict(operator__widht=3), "Could not build the operator"),
+        (dict(operator__widht=3), r"Unknown option\(s\) \['widht'\]"),
         (dict(lr=0.0), "'lr' parameter"),
+        (dict(encoder__bias=False), r"does not use the parameter\(s\) \['encoder__bias'\]"),
+        (dict(solver__m=3), r"Unknown option\(s\) \['m'\] for solver 'picard'"),
         (dict(learning_rate=0.1), "unknown parameter"),
     ],
 )

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sklearn_implicit import ImplicitRegressor
-from sklearn_implicit._regularity import RegularityReport, regularity_report
+from sklearn_implicit import RegularityReport, regularity_report
 from sklearn_implicit.lipschitz import (
     contraction_modulus,
     empirical_lipschitz,

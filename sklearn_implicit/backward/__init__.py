@@ -7,6 +7,7 @@ name                  gradient                                     memory in n_i
 ``"jacobian_free"``   one step at z* (JFB)                         constant
 ``"phantom"``         ``k`` damped steps at z*                     constant
 ``"unroll"``          through all steps                            linear
+``"random_depth"``    last ``k`` of a random number of steps       constant (``k``)
 ====================  ===========================================  ================
 """
 
@@ -14,10 +15,13 @@ from __future__ import annotations
 
 import inspect
 
+from ..utils import check_options
+
 from ._base import BackwardMode
 from ._implicit import ImplicitDifferentiation
 from ._jacobian_free import JacobianFree
 from ._phantom import PhantomGradient
+from ._random_depth import RandomDepth, sample_depth
 from ._unroll import Unroll
 
 __all__ = [
@@ -26,8 +30,10 @@ __all__ = [
     "ImplicitDifferentiation",
     "JacobianFree",
     "PhantomGradient",
+    "RandomDepth",
     "Unroll",
     "get_backward",
+    "sample_depth",
 ]
 
 BACKWARD_MODES = {
@@ -35,6 +41,7 @@ BACKWARD_MODES = {
     "jacobian_free": JacobianFree,
     "phantom": PhantomGradient,
     "unroll": Unroll,
+    "random_depth": RandomDepth,
 }
 
 
@@ -45,7 +52,7 @@ def get_backward(backward, **options):
     ----------
     backward : str, BackwardMode subclass or instance, or callable
         The mode. Names: ``"implicit"``, ``"jacobian_free"``, ``"phantom"``,
-        ``"unroll"``.
+        ``"unroll"``, ``"random_depth"``.
     **options
         Constructor options (e.g. ``k=3, tau=0.8`` for ``"phantom"``).
 
@@ -60,12 +67,8 @@ def get_backward(backward, **options):
             )
         backward = BACKWARD_MODES[backward]
     if inspect.isclass(backward):
-        try:
-            return backward(**options)
-        except TypeError as exc:
-            raise ValueError(
-                f"Invalid options {sorted(options)} for backward mode {backward.__name__}: {exc}"
-            ) from None
+        check_options(backward, options, f"backward mode {backward.__name__}")
+        return backward(**options)
     if options:
         raise ValueError(
             f"backward__ options {sorted(options)} can only be used when backward is a name or class."

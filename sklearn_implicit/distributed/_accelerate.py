@@ -6,7 +6,9 @@ import torch
 from skorch import NeuralNetRegressor
 from skorch.hf import AccelerateMixin
 
-from .._estimator import BaseImplicitEstimator, CloudpickleStateMixin, ImplicitRegressor
+from .._base import BaseImplicitEstimator
+from .._regressor import ImplicitRegressor
+from .._skorch import CloudpickleStateMixin
 
 __all__ = ["AcceleratedImplicitRegressor", "AcceleratedNeuralNetRegressor"]
 

@@ -67,7 +67,7 @@ def run(*, quick: bool = True, seed: int = 0, output: str | None = None) -> dict
         ``accuracy_explicit``, ``n_params_looped``, ``n_params_explicit``,
         ``seconds``.
     """
-    from .._threads import torch_threads
+    from ..utils import torch_threads
 
     with torch_threads(1), warnings.catch_warnings():  # tiny blocks
         warnings.filterwarnings("ignore", category=UserWarning, module="skorch")

@@ -29,7 +29,7 @@ def run(*, quick: bool = True, seed: int = 0, output: str | None = None) -> dict
         and ``lipschitz_by_iter`` (implicit model, ``t = 1..10``),
         ``implicit_params``, ``explicit_params``, ``seconds``.
     """
-    from .._threads import torch_threads
+    from ..utils import torch_threads
 
     with torch_threads(1):  # many tiny tensors
         return _run(quick=quick, seed=seed, output=output)

@@ -38,7 +38,7 @@ def run(*, quick: bool = True, seed: int = 0, output: str | None = None) -> dict
         ``error_by_iter`` and ``lipschitz_by_iter`` (implicit model,
         ``t = 1..T``), ``n_params_implicit``, ``n_params_explicit``, ``seconds``.
     """
-    from .._threads import torch_threads
+    from ..utils import torch_threads
 
     with torch_threads(1):  # small batched matrix products
         return _run(quick=quick, seed=seed, output=output)

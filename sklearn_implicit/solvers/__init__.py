@@ -10,17 +10,24 @@ sample once its relative residual ``||f(z) - z|| / (||f(z)|| + 1e-6)`` is at
 most ``tol`` (``tol=0``: exactly ``max_iter`` applications of ``f``). Failures
 are data: diverging samples keep their last finite iterate and are flagged in
 the returned :class:`SolverInfo`.
+
+Every solver is a small step rule (:class:`StepRule`) run by one driver,
+:func:`iterate`, which owns per-sample freezing, divergence handling and
+callbacks; a new solver only says where to evaluate the operator next.
 """
 
 from __future__ import annotations
 
 from ._anderson import anderson
+from ._driver import StepRule, iterate
 from ._info import SolverInfo, residual_norm
 from ._picard import picard
 
 __all__ = [
     "SolverInfo",
+    "StepRule",
     "anderson",
+    "iterate",
     "get_solver",
     "picard",
     "register_solver",

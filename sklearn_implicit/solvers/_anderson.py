@@ -4,10 +4,73 @@ from __future__ import annotations
 
 import torch
 
-from ._info import residual_norm
-from ._tracker import Tracker
+from ._driver import StepRule, iterate
 
 __all__ = ["anderson"]
+
+
+class _AndersonRule(StepRule):
+    """Type-II Anderson mixing of the last ``m`` operator outputs, per sample.
+
+    The state is ``(x, Xh, Fh, k, n_fallbacks)``: the next evaluation point,
+    the histories of points and outputs, the step count and the number of
+    Picard fallbacks. The accepted iterate is the operator output ``f(x)``.
+    """
+
+    name = "anderson"
+
+    def __init__(self, m, lam, beta):
+        self.m, self.lam, self.beta = m, lam, beta
+
+    def init(self, z0):
+        bsz, d = z0.shape[0], z0[0].numel()
+        hist = torch.zeros(bsz, self.m, d, dtype=z0.dtype, device=z0.device)
+        return {"x": z0, "Xh": hist, "Fh": hist.clone(), "k": 0, "n_fallbacks": 0}
+
+    def evaluate(self, f, state):
+        x = state["x"]
+        return x, f(x)
+
+    def advance(self, state, point, fz, z, active):
+        m, lam, beta = self.m, self.lam, self.beta
+        shape = point.shape
+        bsz = shape[0]
+        x, fx = point.reshape(bsz, -1), fz.reshape(bsz, -1)
+        k = state["k"] + 1
+        Xh, Fh = state["Xh"], state["Fh"]
+        slot = (k - 1) % m
+        Xh[:, slot] = x
+        Fh[:, slot] = fx
+        n = min(k, m)
+        if n == 1:
+            x_next = beta * fx + (1 - beta) * x
+        else:
+            G = Fh[:, :n] - Xh[:, :n]  # (b, n, d) residuals
+            # Minimise ||sum_i a_i G_i||^2 + lam ||a||^2 subject to sum_i a_i = 1.
+            H = torch.bmm(G, G.transpose(1, 2))
+            scale = H.diagonal(dim1=1, dim2=2).amax(dim=1).clamp_min(1e-30)
+            eye = torch.eye(n, dtype=H.dtype, device=H.device)
+            H = H / scale[:, None, None] + lam * eye
+            ones = torch.ones(bsz, n, 1, dtype=H.dtype, device=H.device)
+            sol, status = torch.linalg.solve_ex(H, ones)
+            alpha = sol[..., 0]
+            alpha = alpha / alpha.sum(dim=1, keepdim=True)
+            bad = (status != 0) | ~torch.isfinite(alpha).all(dim=1)
+            # A singular system falls back to a Picard step for that sample.
+            picard_w = torch.zeros_like(alpha)
+            picard_w[:, slot] = 1.0
+            alpha = torch.where(bad[:, None], picard_w, alpha)
+            state["n_fallbacks"] = state["n_fallbacks"] + bad.sum()
+            x_next = beta * torch.einsum("bn,bnd->bd", alpha, Fh[:, :n])
+            if beta != 1.0:
+                x_next = x_next + (1 - beta) * torch.einsum("bn,bnd->bd", alpha, Xh[:, :n])
+        # Frozen (converged or diverged) samples stay where they are.
+        x_next = torch.where(active[:, None], x_next, z.reshape(bsz, -1))
+        state.update(x=x_next.reshape(shape), k=k)
+        return state
+
+    def extra(self, state):
+        return {"n_fallbacks": int(state["n_fallbacks"])}
 
 
 def anderson(
@@ -73,51 +136,12 @@ def anderson(
         raise ValueError(f"Anderson memory m must be at least 1, got {m!r}.")
     if not 0 < beta <= 1:
         raise ValueError(f"Anderson mixing beta must be in (0, 1], got {beta!r}.")
-    bsz = z0.shape[0]
-    shape = z0.shape
-    d = z0[0].numel()
-    dtype, device = z0.dtype, z0.device
-    tracker = Tracker(z0, max_iter=max_iter, tol=tol, track=track, solver="anderson")
-    # Use tracking for the stop test only when needed; residuals are cheap here.
-    Xh = torch.zeros(bsz, m, d, dtype=dtype, device=device)
-    Fh = torch.zeros(bsz, m, d, dtype=dtype, device=device)
-    x = z0.reshape(bsz, d)
-    n_fallbacks = 0
-    eye = torch.eye(m, dtype=dtype, device=device)
-    for k in range(1, max_iter + 1):
-        fx = f(x.reshape(shape)).reshape(bsz, d)
-        res = residual_norm(fx, x)
-        done = tracker.step(k, fx.reshape(shape), res)
-        if callback is not None:
-            callback(k, tracker.z)
-        if done or k == max_iter:
-            break
-        slot = (k - 1) % m
-        Xh[:, slot] = x
-        Fh[:, slot] = fx
-        n = min(k, m)
-        if n == 1:
-            x_next = beta * fx + (1 - beta) * x
-        else:
-            G = Fh[:, :n] - Xh[:, :n]  # (b, n, d) residuals
-            # Minimise ||sum_i a_i G_i||^2 + lam ||a||^2 subject to sum_i a_i = 1.
-            H = torch.bmm(G, G.transpose(1, 2))
-            scale = H.diagonal(dim1=1, dim2=2).amax(dim=1).clamp_min(1e-30)
-            H = H / scale[:, None, None] + lam * eye[:n, :n]
-            ones = torch.ones(bsz, n, 1, dtype=dtype, device=device)
-            sol, info = torch.linalg.solve_ex(H, ones)
-            alpha = sol[..., 0]
-            alpha = alpha / alpha.sum(dim=1, keepdim=True)
-            bad = (info != 0) | ~torch.isfinite(alpha).all(dim=1)
-            if bool(bad.any()):
-                n_fallbacks += int(bad.sum())
-                picard_w = torch.zeros_like(alpha)
-                picard_w[:, slot] = 1.0
-                alpha = torch.where(bad[:, None], picard_w, alpha)
-            x_next = beta * torch.einsum("bn,bnd->bd", alpha, Fh[:, :n])
-            if beta != 1.0:
-                x_next = x_next + (1 - beta) * torch.einsum("bn,bnd->bd", alpha, Xh[:, :n])
-        # Frozen (converged or diverged) samples stay where they are.
-        keep = ~tracker.active
-        x = torch.where(keep[:, None], tracker.z.reshape(bsz, d), x_next)
-    return tracker.z, tracker.info(n_fallbacks=n_fallbacks)
+    return iterate(
+        _AndersonRule(int(m), float(lam), float(beta)),
+        f,
+        z0,
+        max_iter=max_iter,
+        tol=tol,
+        track=track,
+        callback=callback,
+    )

@@ -2,10 +2,29 @@
 
 from __future__ import annotations
 
-from ._info import residual_norm
-from ._tracker import Tracker, exact_info, fast_fixed_budget
+from ._driver import StepRule, iterate
 
 __all__ = ["picard"]
+
+
+class _PicardRule(StepRule):
+    """``z_k = (1 - damping) z_{k-1} + damping f(z_{k-1})``."""
+
+    name = "picard"
+
+    def __init__(self, damping):
+        self.damping = damping
+
+    def evaluate(self, f, z):
+        return z, f(z)
+
+    def candidate(self, z, point, fz):
+        if self.damping == 1.0:
+            return fz
+        return point + self.damping * (fz - point)
+
+    def advance(self, state, point, fz, z, active):
+        return z
 
 
 def picard(f, z0, *, max_iter, tol, damping=1.0, track=False, callback=None):
@@ -51,27 +70,12 @@ def picard(f, z0, *, max_iter, tol, damping=1.0, track=False, callback=None):
     """
     if not 0 < damping <= 1:
         raise ValueError(f"damping must be in (0, 1], got {damping!r}.")
-    if tol == 0 and not track:
-        out = fast_fixed_budget(
-            (lambda z: z + damping * (f(z) - z)) if damping != 1.0 else f,
-            z0,
-            max_iter,
-            callback,
-        )
-        if out is not None:
-            z, z_prev = out
-            return z, exact_info(z, z_prev, max_iter, "picard", damping=damping)
-        # Non-finite values appeared: redo the solve with per-sample tracking.
-    tracker = Tracker(z0, max_iter=max_iter, tol=tol, track=track, solver="picard")
-    z = z0
-    for k in range(1, max_iter + 1):
-        fz = f(z)
-        res = residual_norm(fz, z)
-        z_new = fz if damping == 1.0 else z + damping * (fz - z)
-        done = tracker.step(k, z_new, res)
-        z = tracker.z
-        if callback is not None:
-            callback(k, z)
-        if done:
-            break
-    return tracker.z, tracker.info()
+    return iterate(
+        _PicardRule(float(damping)),
+        f,
+        z0,
+        max_iter=max_iter,
+        tol=tol,
+        track=track,
+        callback=callback,
+    )

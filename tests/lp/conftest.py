@@ -1,6 +1,6 @@
 import pytest
 
-from sklearn_implicit._threads import torch_threads
+from sklearn_implicit.utils import torch_threads
 
 
 @pytest.fixture(autouse=True)

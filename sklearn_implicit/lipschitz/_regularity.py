@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from .lipschitz import (
+from ._measure import (
     _jacobian_norm,
     _row_norms,
     _torch_generator,
@@ -27,7 +27,7 @@ class RegularityReport:
     """Per-sample regularity of a learned operator at its fixed points.
 
     With ``u = Q_phi(x)`` the encoded input, ``z* = G(z*, u)`` and
-    ``y* = Q_psi(z*)``:
+    ``y* = Q_psi(z*)`` (the module's ``encode`` and ``read``):
 
     Attributes
     ----------
@@ -36,19 +36,23 @@ class RegularityReport:
         norm of ``dG/dz``, power iteration). Regular means ``mu < 1``.
     lip_x : ndarray of shape (n_samples,)
         Local Lipschitz constant of ``x -> G(z*, Q_phi(x))`` (spectral norm
-        of the Jacobian in ``x``).
+        of the Jacobian in ``x``, in the space of the tensor given to the
+        module). NaN where it is undefined: discrete inputs (tokens), or an
+        explicit model (no single operator; ``mu`` is NaN there too).
     bound : ndarray of shape (n_samples,)
         The necessity bound ``lip_x / (1 - mu)`` on the local Lipschitz
         constant of ``x -> z*(x)`` (``inf`` where ``mu >= 1``).
     lipschitz_z : ndarray of shape (n_samples,)
         Measured local Lipschitz constant of ``x -> z*(x)``: largest ratio
-        ``||z*(x + d) - z*(x)|| / ||d||`` over random ``d`` of norm ``eps``.
+        ``||z*(x') - z*(x)|| / ||x' - x||`` over the perturbed copies ``x'``
+        that the estimator's default Lipschitz directions draw (size ``eps``).
     lip_decoder : ndarray of shape (n_samples,)
         Spectral norm of the decoder's Jacobian at ``z*`` (1 for none).
     bound_y : ndarray of shape (n_samples,)
         ``lip_decoder * bound``, the bound for ``y*``.
     lipschitz_y : ndarray of shape (n_samples,)
-        Measured local Lipschitz constant of ``x -> y*(x)``.
+        Measured local Lipschitz constant of ``x -> y*(x)``, with the
+        estimator's output distance.
     z_norm : ndarray of shape (n_samples,)
         ``||z*||`` (the linear-growth condition bounds ``lip_x`` by
         ``a + b ||z*||``).
@@ -133,18 +137,19 @@ def regularity_report(
     Parameters
     ----------
     estimator : BaseImplicitEstimator
-        A fitted implicit estimator whose inputs become float tensors
-        (``_to_tensor``).
+        Any fitted implicit estimator; only its module protocol
+        (``solve``, ``encode``, ``step``, ``read``), its default Lipschitz
+        directions and its output distance are used.
     X : array-like
         Points at which to measure.
     n_iter, tol : int and float, optional
         Budget and tolerance of the fixed-point solves; default the
         estimator's.
     eps : float, default=1e-3
-        Size of the finite-difference perturbations (in the space of the
-        tensor given to the module).
+        Size of the perturbations of the measured constants (the
+        estimator's default Lipschitz directions).
     n_directions : int, default=4
-        Random directions per sample for the measured constants.
+        Perturbed copies per sample for the measured constants.
     n_power_iter : int, default=30
         Power iterations for ``mu`` and ``Lip_x``.
     random_state : int, RandomState instance or None
@@ -158,7 +163,7 @@ def regularity_report(
     --------
     >>> import numpy as np
     >>> from sklearn_implicit import ImplicitRegressor
-    >>> from sklearn_implicit._regularity import regularity_report
+    >>> from sklearn_implicit import regularity_report
     >>> rng = np.random.RandomState(0)
     >>> X = rng.uniform(-1, 1, size=(100, 2))
     >>> est = ImplicitRegressor(operator__width=8, max_epochs=5, random_state=0)
@@ -168,8 +173,8 @@ def regularity_report(
     (True, True)
     """
     check_is_fitted(estimator)
-    if not (isinstance(eps, Real) and eps > 0):
-        raise ValueError(f"eps must be a positive number, got {eps!r}.")
+    if isinstance(eps, bool) or not isinstance(eps, Real) or not 0 < eps < np.inf:
+        raise ValueError(f"eps must be a positive finite number, got {eps!r}.")
     if isinstance(n_directions, bool) or not isinstance(n_directions, Integral) or n_directions < 1:
         raise ValueError(f"n_directions must be an integer >= 1, got {n_directions!r}.")
     max_iter, tol_ = estimator._budget(n_iter, tol)
@@ -177,49 +182,64 @@ def regularity_report(
         tol_ = estimator.tol
     Xv = estimator._validate_X(X)
     module = estimator.net_.module_
-    device = estimator.net_.device
+    device = _device_of(module)
     x = estimator._to_tensor(Xv, device)
-    if not isinstance(x, torch.Tensor) or not torch.is_floating_point(x):
-        raise ValueError(
-            f"regularity_report needs an estimator whose inputs become float tensors; "
-            f"{type(estimator).__name__} gives {type(x).__name__}."
-        )
     gen = _torch_generator(random_state)
-    was_training = module.training
-    module.eval()
-    try:
+    n = estimator._n_rows(Xv)
+    with torch.no_grad():
         y_star, z_star, info = module.solve(x, max_iter=max_iter, tol=tol_)
-        z_star = z_star.detach()
-
-        def G(z, xx):
-            return module.operator(z, module.encoder(xx))
-
-        mu = contraction_modulus(G, z_star, x, n_power_iter=n_power_iter, random_state=gen)
-        lip_x = lipschitz_in_x(G, z_star, x, n_power_iter=n_power_iter, random_state=gen)
-        lip_dec = _jacobian_norm(module.decoder, z_star, n_power_iter, gen)
-        ratios_z, ratios_y = [], []
-        with torch.no_grad():
-            for _ in range(int(n_directions)):
-                d = _unit_like(x, gen) * float(eps)
-                y_p, z_p, _ = module.solve(x + d, max_iter=max_iter, tol=tol_)
-                dn = _row_norms(d).double()
-                ratios_z.append((_row_norms(z_p - z_star).double() / dn).cpu().numpy())
-                ratios_y.append((_row_norms(y_p - y_star).double() / dn).cpu().numpy())
-        z_norm = _row_norms(z_star).double().cpu().numpy()
-    finally:
-        module.train(was_training)
-    bound = necessity_bound(lip_x, mu)
+        u = module.encode(x)
+    z_star = z_star.detach()
+    iterated = getattr(module, "operator", None) is not None
+    float_input = isinstance(x, torch.Tensor) and torch.is_floating_point(x)
+    nan = np.full(n, np.nan)
+    mu = lip_x = nan
+    if iterated:
+        mu = contraction_modulus(
+            lambda z, uu: module.step(z, uu), z_star, u, n_power_iter=n_power_iter, random_state=gen
+        )
+        if float_input:
+            lip_x = lipschitz_in_x(
+                lambda z, xx: module.step(z, module.encode(xx)),
+                z_star,
+                x,
+                n_power_iter=n_power_iter,
+                random_state=gen,
+            )
+    lip_dec = _jacobian_norm(lambda z: module.read(z, u), z_star, n_power_iter, gen)
+    # Measured constants along the estimator's own directions (in its input format).
+    rng = np.random.RandomState(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
+    Xp, norms = estimator._default_directions()(Xv, float(eps), int(n_directions), rng)
+    norms = np.asarray(norms, dtype=np.float64)
+    r = len(norms) // max(n, 1)
+    with torch.no_grad():
+        y_p, z_p, _ = module.solve(estimator._to_tensor(Xp, device), max_iter=max_iter, tol=tol_)
+    rep = lambda t: t.repeat((r,) + (1,) * (t.dim() - 1))  # noqa: E731 - direction-major copies
+    dz = _row_norms(z_p - rep(z_star)).double().cpu().numpy()
+    dy = estimator._output_distance(y_p, rep(y_star)).double().cpu().numpy()
+    ratios_z = (dz / norms).reshape(r, n)
+    ratios_y = (dy / norms).reshape(r, n)
+    z_norm = _row_norms(z_star).double().cpu().numpy()
+    bound = necessity_bound(lip_x, mu) if iterated and float_input else nan
     with np.errstate(invalid="ignore"):
-        bound_y = np.where(np.isfinite(bound), lip_dec * bound, np.inf)
+        bound_y = np.where(np.isfinite(bound), lip_dec * bound, np.inf if float_input else np.nan)
     return RegularityReport(
         mu=np.asarray(mu, dtype=np.float64),
         lip_x=np.asarray(lip_x, dtype=np.float64),
-        bound=bound,
-        lipschitz_z=np.max(ratios_z, axis=0),
+        bound=np.asarray(bound, dtype=np.float64),
+        lipschitz_z=ratios_z.max(axis=0),
         lip_decoder=np.asarray(lip_dec, dtype=np.float64),
         bound_y=bound_y,
-        lipschitz_y=np.max(ratios_y, axis=0),
+        lipschitz_y=ratios_y.max(axis=0),
         z_norm=z_norm,
         converged=np.asarray(info.converged, dtype=bool),
         eps=float(eps),
     )
+
+
+def _device_of(module):
+    for tensor in module.parameters():
+        return tensor.device
+    for tensor in module.buffers():
+        return tensor.device
+    return torch.device("cpu")

@@ -1,0 +1,752 @@
+"""The base every implicit estimator extends: budget, training, inference, diagnostics."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+import warnings
+from contextlib import contextmanager
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._module import ImplicitModule
+from ._params import Routed, RoutedParamsMixin, doc_fragments
+from ._skorch import ArrayBatchLoader, EpochProgress, ImplicitNetRegressor
+from .backward import BACKWARD_MODES, BackwardMode, get_backward
+from .lipschitz import GaussianDirections, LipschitzCurve, RatioCollector, reduce_ratios
+from .solvers import SolverInfo, get_solver
+from .utils import check_options
+
+__all__ = ["BaseImplicitEstimator", "resolve_device"]
+
+_OPTIMIZERS = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+    "rmsprop": torch.optim.RMSprop,
+}
+
+#: Keywords every solver receives from the estimator; they cannot be routed.
+_SOLVER_RESERVED = ("max_iter", "tol", "track", "callback")
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def resolve_device(device):
+    """Map ``"auto"`` to ``"cuda"`` when a CUDA device is present, else ``"cpu"``.
+
+    Raises ``ValueError`` for a string torch does not know as a device, and
+    for a CUDA device on a machine without CUDA.
+    """
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"device={device!r} is not a torch device (e.g. 'cpu', 'cuda:0').") from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was requested but CUDA is not available.")
+    return str(resolved)
+
+
+def check_float32_range(values, name):
+    """Refuse finite values that overflow the float32 the models compute in."""
+    arr = np.asarray(values)
+    if arr.size and np.issubdtype(arr.dtype, np.floating):
+        with np.errstate(invalid="ignore"):
+            big = np.nanmax(np.abs(arr)) if not np.isnan(arr).all() else 0.0
+        if big > _FLOAT32_MAX:
+            raise ValueError(
+                f"{name} holds values up to {big:.3g}, beyond the float32 range "
+                f"({_FLOAT32_MAX:.3g}) the model computes in; rescale the data."
+            )
+
+
+def _module_device(module, fallback):
+    """Where the module's parameters live (skorch's ``device`` may be None under Accelerate)."""
+    for tensor in module.parameters():
+        return tensor.device
+    for tensor in module.buffers():
+        return tensor.device
+    return torch.device(fallback if fallback is not None else "cpu")
+
+
+def _pad_rows(x, multiple=8):
+    """Pad a batch tensor to a multiple of ``multiple`` rows by repeating its last row.
+
+    Matrix kernels pick different code paths (and so round differently) for
+    small or ragged batches; padding makes a sample's prediction bitwise
+    independent of the batch it is predicted in (sklearn's subset-invariance
+    check). Non-tensor inputs are returned unchanged.
+    """
+    if not isinstance(x, torch.Tensor) or x.dim() == 0:
+        return x
+    n = x.shape[0]
+    pad = (-n) % multiple
+    if pad == 0 or n == 0:
+        return x
+    return torch.cat([x, x[-1:].expand((pad,) + tuple(x.shape[1:]))])
+
+
+class _Pickled:
+    """A parameter stored by value with cloudpickle (classes defined in a function)."""
+
+    def __init__(self, payload):
+        self.payload = payload
+
+
+class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
+    """What every implicit estimator shares (not for direct use).
+
+    The data path of :meth:`predict` is::
+
+        X -> _validate_X -> _to_tensor -> module.solve (encode -> solver(G) -> read)
+          -> _format_output
+
+    The base owns the budget (``n_iter``, ``tol``), the solver and backward
+    mode, training (``max_epochs``, ``lr``, ``batch_size``, ``optimizer``),
+    the device, the seed and verbosity, and every public method: ``fit``,
+    ``predict``, ``solve``, ``staged_predict``, ``lipschitz_curve`` and
+    ``regularity_report``. A subclass adds its own parameters (extending
+    ``_parameter_constraints`` and calling ``super().__init__``) and
+    overrides documented hooks only:
+
+    ``_build_module(X, y, routed)``
+        The torch module, an :class:`~sklearn_implicit.ImplicitModule` (use
+        :meth:`_assemble` to wrap an operator with this estimator's solver and
+        backward mode) or a :class:`~sklearn_implicit.FixedDepthModule`.
+        ``routed(prefix)`` gives the routed options (``operator__*``) and
+        records that they were used.
+    ``_validate_Xy(X, y)`` / ``_validate_X(X)``
+        Input formats of fit and of inference.
+    ``_to_tensor(X, device)``
+        Validated inputs to the module's input.
+    ``_n_rows``, ``_slice``, ``_concat``
+        Row access for inputs that are not arrays.
+    ``_format_output(y)``
+        Module output to what ``predict`` returns.
+    ``_criterion()``, ``_net_class()``, ``_net_kwargs()``, ``_training_inputs(X)``, ``_targets_for_training(y)``
+        The skorch net: loss, class, extra keyword arguments, training data.
+    ``_default_directions()``, ``_output_distance(y_perturbed, y)``
+        How :meth:`lipschitz_curve` perturbs inputs and compares outputs.
+
+    Parameters
+    ----------
+    {budget}
+    {solver}
+    {training}
+    {runtime}
+    **kwargs
+        Routed parameters (``optimizer__*``, ``solver__*``, ``backward__*``,
+        and those a subclass adds); anything else raises.
+    """
+
+    _parameter_constraints: dict = {
+        "n_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        # Names are checked at fit against the live registries (register_solver).
+        "solver": [str, callable],
+        "backward": [StrOptions(set(BACKWARD_MODES)), type, callable, BackwardMode],
+        "max_epochs": [Interval(Integral, 0, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "optimizer": [StrOptions(set(_OPTIMIZERS)), type],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    _routing_prefixes = ("optimizer", "solver", "backward")
+
+    #: Rows per chunk at prediction time on the CPU (chunks that fit in cache
+    #: are faster there); on CUDA devices chunks are 16 times larger.
+    _predict_chunk_size = 4096
+
+    def __init__(
+        self,
+        *,
+        n_iter=30,
+        tol=1e-4,
+        solver="picard",
+        backward="implicit",
+        max_epochs=200,
+        lr=1e-2,
+        batch_size=128,
+        optimizer="adam",
+        device="auto",
+        random_state=None,
+        verbose=0,
+        **kwargs,
+    ):
+        self.n_iter = n_iter
+        self.tol = tol
+        self.solver = solver
+        self.backward = backward
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self._set_routed(kwargs)
+
+    # ------------------------------------------------------------------ tags
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.target_tags.multi_output = True
+        return tags
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "net_")
+
+    # ------------------------------------------------------------------ hooks
+    def _validate_Xy(self, X, y):
+        """Validate training data; return ``(X, y)`` as float arrays."""
+        X, y = validate_data(
+            self, X, y, multi_output=True, y_numeric=True, dtype=[np.float32, np.float64]
+        )
+        check_float32_range(X, "X")
+        check_float32_range(y, "y")
+        return X, y
+
+    def _validate_X(self, X):
+        """Validate prediction inputs against the fitted data."""
+        X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+        check_float32_range(X, "X")
+        return X
+
+    def _to_tensor(self, X, device):
+        """Turn validated inputs into a float32 tensor on ``device``."""
+        return torch.tensor(np.asarray(X), dtype=torch.float32, device=device)
+
+    def _n_rows(self, X):
+        return X.shape[0]
+
+    def _slice(self, X, start, stop):
+        return X[start:stop]
+
+    def _concat(self, parts):
+        return np.concatenate([np.asarray(p) for p in parts])
+
+    def _build_module(self, X, y, routed):  # pragma: no cover - abstract
+        """Build the torch module for validated ``X`` and 2-D ``y``."""
+        raise NotImplementedError
+
+    def _assemble(self, operator, encoder, decoder, routed, *, state_shape=None):
+        """Wrap the parts with this estimator's solver, backward mode and budget."""
+        return ImplicitModule(
+            operator,
+            encoder,
+            decoder,
+            state_shape=state_shape,
+            solver=self._build_solver(routed),
+            backward=self._build_backward(routed),
+            n_iter=self.n_iter,
+            tol=self.tol,
+        )
+
+    def _build_solver(self, routed):
+        import functools
+
+        solver = get_solver(self.solver)
+        options = routed("solver")
+        reserved = sorted(set(options) & set(_SOLVER_RESERVED))
+        if reserved:
+            raise ValueError(
+                f"solver__{reserved[0]} cannot be routed: the estimator sets {reserved} itself "
+                "(use n_iter and tol)."
+            )
+        name = self.solver if isinstance(self.solver, str) else getattr(solver, "__name__", "solver")
+        check_options(solver, options, f"solver {name!r}")
+        return functools.partial(solver, **options) if options else solver
+
+    def _build_backward(self, routed, **defaults):
+        spec = self.backward
+        options = {**defaults, **routed("backward")}
+        if isinstance(spec, BackwardMode):
+            if options:
+                raise ValueError(
+                    f"backward__ options {sorted(options)} cannot be applied to an already "
+                    "built backward mode; pass its name or class instead."
+                )
+            return copy.deepcopy(spec)  # training must not mutate the parameter
+        return get_backward(spec, **options)
+
+    def _criterion(self):
+        """The skorch ``criterion`` (a loss class)."""
+        return torch.nn.MSELoss
+
+    def _net_class(self):
+        """The skorch net class wrapped in ``net_``."""
+        return ImplicitNetRegressor
+
+    def _net_kwargs(self):
+        """Keyword arguments for the skorch net that add to or override the defaults.
+
+        The defaults are ``module``, ``criterion``, ``optimizer``, ``lr``,
+        ``max_epochs``, ``batch_size``, ``train_split=None``, ``device``,
+        ``iterator_train`` (:class:`~sklearn_implicit._skorch.ArrayBatchLoader`),
+        ``iterator_train__shuffle``, ``callbacks``, ``verbose=0`` and the
+        ``optimizer__*`` parameters.
+        """
+        return {}
+
+    def _training_inputs(self, X):
+        return np.asarray(X, dtype=np.float32)
+
+    def _targets_for_training(self, y):
+        return np.asarray(y, dtype=np.float32)
+
+    def _format_output(self, y):
+        y = y.numpy().astype(np.float64, copy=False)
+        if self._y_ndim == 1:
+            y = y.reshape(y.shape[0], -1)[:, 0] if y.ndim > 1 else y
+        return y
+
+    def _default_directions(self):
+        """The direction strategy of :meth:`lipschitz_curve` when none is given."""
+        return GaussianDirections()
+
+    def _output_distance(self, y_perturbed, y_base):
+        """Per-row distance between outputs (Euclidean; NaN entries, e.g. padding, ignored)."""
+        diff = torch.nan_to_num(y_perturbed - y_base, nan=0.0)
+        return torch.linalg.vector_norm(diff.reshape(y_base.shape[0], -1), dim=1)
+
+    # ------------------------------------------------------------------ fit
+    def _seed(self):
+        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
+    @contextmanager
+    def _transaction(self):
+        """Leave the estimator as it was when fit fails (no half-updated fitted state)."""
+        before = dict(self.__dict__)
+        try:
+            yield
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Train the model on ``(X, y)``.
+
+        Parameters
+        ----------
+        X : array-like
+            Training inputs, in the estimator's input format.
+        y : array-like
+            Targets.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        with self._transaction():
+            self._fit(X, y)
+        return self
+
+    def _fit(self, X, y):
+        self._check_unknown()
+        routed = Routed(self._routed_params(), type(self).__name__)
+        device = resolve_device(self.device)
+        X, y = self._validate_Xy(X, y)
+        self._y_ndim = np.ndim(y)
+        y2 = y.reshape(-1, 1) if self._y_ndim == 1 else y
+        self.n_outputs_ = y2.shape[1] if y2.ndim == 2 else None
+        optimizer = _OPTIMIZERS.get(self.optimizer, self.optimizer)
+        cuda_devices = [torch.device(device)] if device.startswith("cuda") else []
+        with torch.random.fork_rng(devices=cuda_devices):
+            torch.manual_seed(self._seed())
+            module = self._build_module(X, y2, routed)
+            net_kwargs = {
+                "module": module,
+                "criterion": self._criterion(),
+                "optimizer": optimizer,
+                "lr": self.lr,
+                "max_epochs": self.max_epochs,
+                "batch_size": self.batch_size,
+                "train_split": None,
+                "device": device,
+                "iterator_train": ArrayBatchLoader,
+                "iterator_train__shuffle": True,
+                "callbacks": [],
+                "verbose": 0,
+                **{f"optimizer__{k}": v for k, v in routed("optimizer").items()},
+            }
+            routed.check_all_used()
+            extra = self._net_kwargs()
+            callbacks = list(extra.pop("callbacks", []))
+            if self.verbose:
+                callbacks.insert(0, ("progress", EpochProgress(self.max_epochs)))
+            net_kwargs.update(extra, callbacks=callbacks)
+            trainable = any(p.requires_grad for p in module.parameters())
+            if self.max_epochs > 0 and not trainable:
+                raise ValueError(
+                    f"The {type(self).__name__} model has no trainable parameter; set "
+                    "max_epochs=0 to use it as it is."
+                )
+            net = self._net_class()(**net_kwargs)
+            net.initialize()
+            if self.max_epochs > 0:
+                # skorch ends training quietly on KeyboardInterrupt (Ctrl-C): the
+                # weights are those of the last finished batch.
+                net.partial_fit(self._training_inputs(X), self._targets_for_training(y2))
+        # Inference never toggles the module's mode (it is shared by threads).
+        net.module_.eval()
+        self._check_finite_weights(net.module_)
+        rows = [h for h in net.history if "train_loss" in h]
+        interrupted = len(net.history) > len(rows) or (0 < len(net.history) < self.max_epochs)
+        if interrupted:
+            warnings.warn(
+                f"Training was interrupted after {len(rows)} complete epoch(s) of "
+                f"{self.max_epochs}; the model keeps the weights of the last finished batch.",
+                UserWarning,
+                stacklevel=3,
+            )
+        self.loss_curve_ = [float(h["train_loss"]) for h in rows]
+        self.device_ = device
+        self.net_ = net
+        if self.loss_curve_ and not np.isfinite(self.loss_curve_[-1]):
+            warnings.warn(
+                "Training diverged: the loss became non-finite. Lower lr, lower the "
+                "operator's initial contraction, or use a damped/Anderson solver.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        return self
+
+    @staticmethod
+    def _check_finite_weights(module):
+        for name, tensor in list(module.named_parameters()) + list(module.named_buffers()):
+            if torch.is_floating_point(tensor) and not bool(torch.isfinite(tensor).all()):
+                raise ValueError(
+                    f"Solver produced non-finite parameter weights ({name}). The input data "
+                    "may contain large values and need to be preprocessed, or lr is too large."
+                )
+
+    # ------------------------------------------------------------------ inference
+    @property
+    def module_(self):
+        """The fitted torch module (``net_.module_``)."""
+        check_is_fitted(self)
+        return self.net_.module_
+
+    def _chunk_rows(self):
+        rows = self._predict_chunk_size
+        return rows * 16 if str(getattr(self, "device_", "cpu")).startswith("cuda") else rows
+
+    def _budget(self, n_iter, tol):
+        """Check the estimator and the call's budget; return ``(max_iter, tol)``."""
+        check_is_fitted(self)
+        # Parameters may have been set after fit: inference validates what it uses.
+        self._validate_params()
+        if n_iter is not None and (
+            isinstance(n_iter, bool) or not isinstance(n_iter, Integral) or n_iter < 1
+        ):
+            raise ValueError(f"n_iter must be an integer >= 1, got {n_iter!r}.")
+        if tol is not None and (
+            isinstance(tol, bool) or not isinstance(tol, Real) or not 0 <= tol < np.inf
+        ):
+            raise ValueError(f"tol must be a non-negative number (finite), got {tol!r}.")
+        max_iter = self.n_iter if n_iter is None else int(n_iter)
+        if tol is None:
+            tol = self.tol if n_iter is None else 0.0
+        return max_iter, float(tol)
+
+    def _run(self, X, *, max_iter, tol, track=False, callback=None, chunk_size=None):
+        """Solve chunk by chunk; return ``(outputs tensor on CPU, SolverInfo)``.
+
+        ``callback(start, stop, k, y_k)`` sees the read-out iterates of the
+        chunk holding rows ``start:stop``. The module is only read: its mode
+        and buffers are never changed, so concurrent calls are safe.
+        """
+        chunk = self._chunk_rows() if chunk_size is None else int(chunk_size)
+        module = self.net_.module_
+        device = _module_device(module, self.net_.device)
+        outs, infos = [], []
+        n = self._n_rows(X)
+        with torch.no_grad():
+            for start in range(0, n, chunk):
+                stop = min(start + chunk, n)
+                xb = _pad_rows(self._to_tensor(self._slice(X, start, stop), device))
+                m = stop - start
+                cb = None
+                if callback is not None:
+
+                    def cb(k, y, start=start, stop=stop, m=m):
+                        callback(start, stop, k, y[:m])
+
+                y, _, info = module.solve(xb, max_iter=max_iter, tol=tol, track=track, callback=cb)
+                outs.append(y[:m].detach().cpu())
+                infos.append(info.head(m))
+        return torch.cat(outs), SolverInfo.concatenate(infos)
+
+    def _warn_info(self, info, explicit_budget, stacklevel=3):
+        if info.diverged.any():
+            warnings.warn(
+                f"The fixed-point iteration diverged (non-finite values) for "
+                f"{int(info.diverged.sum())} of {info.n_samples} samples; they return their "
+                "last finite iterate. The operator is not a contraction there.",
+                ConvergenceWarning,
+                stacklevel=stacklevel,
+            )
+        elif not explicit_budget and not info.converged.all():
+            warnings.warn(
+                f"The solver did not reach tol={info.tol:g} within {info.max_iter} iterations "
+                f"for {int((~info.converged).sum())} of {info.n_samples} samples "
+                f"(largest final relative residual {float(np.max(info.residual)):.3g}). "
+                "Increase n_iter, use solver='anderson', or check that the operator contracts.",
+                ConvergenceWarning,
+                stacklevel=stacklevel,
+            )
+
+    def _predict_raw(self, X, n_iter, tol, *, track=False):
+        """Validated inputs -> (module outputs on CPU, info), with convergence warnings."""
+        max_iter, tol_ = self._budget(n_iter, tol)
+        X = self._validate_X(X)
+        y, info = self._run(X, max_iter=max_iter, tol=tol_, track=track)
+        self._warn_info(info, explicit_budget=n_iter is not None and tol is None, stacklevel=4)
+        return y, info
+
+    def solve(self, X, n_iter=None, tol=None):
+        """Predict and return the solver's diagnostics.
+
+        Parameters
+        ----------
+        X : array-like
+            Inputs.
+        n_iter : int, optional
+            Budget of operator applications. When given (and ``tol`` is not),
+            exactly ``n_iter`` applications from ``z_0``, no early stop.
+            Default: the estimator's ``n_iter`` with early stop at ``tol``.
+        tol : float, optional
+            Per-sample relative residual at which a sample stops. Default:
+            the estimator's ``tol`` when ``n_iter`` is None, else 0.
+
+        Returns
+        -------
+        y : ndarray
+            Predictions (the same as :meth:`predict`).
+        info : SolverInfo
+            Per-sample iterations used, final residual, residual trace,
+            ``converged`` and ``diverged`` flags; ``info.status`` summarises.
+        """
+        y, info = self._predict_raw(X, n_iter, tol, track=True)
+        return self._format_output(y), info
+
+    def predict(self, X, n_iter=None, tol=None):
+        """Answer with the (approximate) fixed point.
+
+        Parameters
+        ----------
+        X : array-like
+            Inputs.
+        n_iter : int, optional
+            Test-time budget ``t``: with ``n_iter=t`` (and no ``tol``) the
+            answer is ``y_t``, exactly ``t`` applications of G from ``z_0``.
+            Default: solve to ``tol`` within the estimator's ``n_iter``.
+        tol : float, optional
+            Early-stopping tolerance (see :meth:`solve`).
+
+        Returns
+        -------
+        y : ndarray
+            Predictions.
+        """
+        y, _ = self._predict_raw(X, n_iter, tol)
+        return self._format_output(y)
+
+    def staged_predict(self, X, n_iter=None):
+        """Predictions after every budget ``t = 1..n_iter``, from one trajectory.
+
+        Parameters
+        ----------
+        X : array-like
+            Inputs.
+        n_iter : int, optional
+            Largest budget; default the estimator's ``n_iter``.
+
+        Yields
+        ------
+        y_t : ndarray
+            ``predict(X, n_iter=t)`` for ``t = 1, 2, ..., n_iter``.
+        """
+        max_iter, _ = self._budget(n_iter, None)
+        X = self._validate_X(X)
+        stages = [[] for _ in range(max_iter)]
+
+        def collect(start, stop, k, y):
+            stages[k - 1].append(y.detach().cpu())
+
+        _, info = self._run(X, max_iter=max_iter, tol=0.0, callback=collect)
+        self._warn_info(info, explicit_budget=True)
+        for parts in stages:
+            yield self._format_output(torch.cat(parts))
+
+    # ------------------------------------------------------------------ diagnostics
+    def lipschitz_curve(
+        self,
+        X,
+        n_iter=None,
+        *,
+        eps=1e-3,
+        n_directions=4,
+        reduce="max",
+        directions=None,
+        random_state=None,
+    ):
+        """Empirical Lipschitz constant ``L_t`` of ``x -> y_t(x)`` for ``t = 1..n_iter``.
+
+        ``L_t = reduce_{i, j} dist(y_t(x_i'), y_t(x_i)) / ||x_i' - x_i||``
+        over the perturbed copies ``x_i'`` that ``directions`` draws (by
+        default the estimator's strategy, e.g. Gaussian directions of norm
+        ``eps``). All ``L_t`` come from one trajectory of the stacked batch
+        ``[X, X'_1, ..., X'_r]``: ``n_iter`` applications of G, not one
+        solve per ``t``.
+
+        Parameters
+        ----------
+        X : array-like
+            Points at which to measure.
+        n_iter : int, optional
+            Largest budget ``T``; default the estimator's ``n_iter``.
+        eps : float, default=1e-3
+            Size of the perturbations.
+        n_directions : int, default=4
+            Perturbed copies per sample.
+        reduce : {"max", "mean"}, default="max"
+            Aggregation over samples and directions.
+        directions : callable, optional
+            A strategy ``directions(X, eps, n_directions, rng) -> (X_perturbed,
+            norms)`` (see :mod:`sklearn_implicit.lipschitz`); default the
+            estimator's own.
+        random_state : int, RandomState instance or None
+            Seed of the directions.
+
+        Returns
+        -------
+        curve : LipschitzCurve
+            ``curve.n_iter`` is ``[1, ..., T]``, ``curve.lipschitz`` is ``L_t``,
+            ``curve.ratios`` holds the per-pair ratios (T, n_pairs), pairs
+            sample-major.
+        """
+        max_iter, _ = self._budget(n_iter, None)
+        if isinstance(eps, bool) or not isinstance(eps, Real) or not 0 < eps < np.inf:
+            raise ValueError(f"eps must be a positive finite number, got {eps!r}.")
+        if isinstance(n_directions, bool) or not isinstance(n_directions, Integral) or n_directions < 1:
+            raise ValueError(f"n_directions must be an integer >= 1, got {n_directions!r}.")
+        if reduce not in ("max", "mean"):
+            raise ValueError(f"reduce must be 'max' or 'mean', got {reduce!r}.")
+        if directions is not None and not callable(directions):
+            raise ValueError(
+                "directions must be a callable directions(X, eps, n_directions, rng) -> "
+                f"(X_perturbed, norms), got {type(directions).__name__}."
+            )
+        X = self._validate_X(X)
+        strategy = self._default_directions() if directions is None else directions
+        Xp, norms = strategy(X, eps, int(n_directions), check_random_state(random_state))
+        n = self._n_rows(X)
+        norms = np.asarray(norms, dtype=np.float64).reshape(-1)
+        r, rest = divmod(self._n_rows(Xp), n) if n else (0, 1)
+        if n == 0 or rest or r < 1 or norms.shape != (r * n,):
+            raise ValueError(
+                f"The direction strategy returned {self._n_rows(Xp)} rows and {norms.size} "
+                f"norms for {n} samples; expected a positive multiple of {n} of each."
+            )
+        if not (np.isfinite(norms).all() and (norms > 0).all()):
+            raise ValueError("The direction strategy returned non-positive or non-finite norms.")
+        step = max(1, self._chunk_rows() // (1 + r))
+        ratios, infos = [], []
+        for start in range(0, n, step):
+            stop = min(start + step, n)
+            rows = [self._slice(X, start, stop)]
+            rows += [self._slice(Xp, j * n + start, j * n + stop) for j in range(r)]
+            norms_c = np.concatenate([norms[j * n + start : j * n + stop] for j in range(r)])
+            collector = RatioCollector(
+                stop - start,
+                r,
+                torch.as_tensor(norms_c, dtype=torch.float64),
+                max_iter,
+                self._output_distance,
+            )
+            _, info = self._run(
+                self._concat(rows),
+                max_iter=max_iter,
+                tol=0.0,
+                callback=lambda s0, s1, k, y, c=collector: c(k, y),
+                chunk_size=(stop - start) * (1 + r),
+            )
+            infos.append(info)
+            # Group pairs sample-major within the chunk: (T, r, n_c) -> (T, n_c * r).
+            ratio = collector.ratios.reshape(max_iter, r, stop - start)
+            ratios.append(ratio.transpose(1, 2).reshape(max_iter, -1))
+        self._warn_info(SolverInfo.concatenate(infos), explicit_budget=True)
+        ratios = torch.cat(ratios, dim=1).numpy()
+        return LipschitzCurve(
+            n_iter=np.arange(1, max_iter + 1),
+            lipschitz=reduce_ratios(ratios, reduce),
+            ratios=ratios,
+            eps=float(np.mean(norms)),
+            reduce=reduce,
+        )
+
+    def regularity_report(self, X, **kwargs):
+        """Per-sample regularity of the learned operator at its fixed points.
+
+        Contraction modulus ``mu(x)``, Lipschitz constant in ``x``, the
+        necessity bound ``Lip_x(G) / (1 - mu(x))`` and the measured local
+        Lipschitz constant of the fixed point beside it. See
+        :func:`sklearn_implicit.regularity_report` for the options.
+
+        Returns
+        -------
+        report : RegularityReport
+        """
+        from .lipschitz._regularity import regularity_report
+
+        return regularity_report(self, X, **kwargs)
+
+    # ------------------------------------------------------------------ pickling
+    def __getstate__(self):
+        state = super().__getstate__()
+        for key in self._get_param_names():
+            value = state.get(key)
+            if callable(value) and not isinstance(value, torch.nn.Module):
+                try:
+                    pickle.dumps(value)
+                except (pickle.PicklingError, AttributeError, TypeError):
+                    # Classes or functions defined inside a function: by value.
+                    import cloudpickle
+
+                    state[key] = _Pickled(cloudpickle.dumps(value))
+        return state
+
+    def __setstate__(self, state):
+        state = {
+            k: pickle.loads(v.payload) if isinstance(v, _Pickled) else v for k, v in state.items()
+        }
+        super().__setstate__(state)
+        dev = getattr(self, "device_", None)
+        if isinstance(dev, str) and dev.startswith("cuda") and not torch.cuda.is_available():
+            self.device_ = "cpu"
+
+
+BaseImplicitEstimator.__doc__ = BaseImplicitEstimator.__doc__.format(
+    budget=doc_fragments["budget"].format(n_iter=30, tol=1e-4),
+    solver=doc_fragments["solver"].format(solver="picard", backward="implicit"),
+    training=doc_fragments["training"].format(
+        max_epochs=200, lr=1e-2, batch_size=128, optimizer="adam"
+    ),
+    runtime=doc_fragments["runtime"],
+)

@@ -1,0 +1,185 @@
+"""The one loop every fixed-point solver runs: per-sample freezing, divergence, callbacks.
+
+A solver is a small *step rule* (:class:`StepRule`): where to evaluate the
+operator next, and which candidate iterate that evaluation gives. The driver
+:func:`iterate` owns everything else, once, for every solver:
+
+- a sample is *frozen* once its relative residual reaches ``tol`` (so that a
+  sample's answer never depends on which other samples share its batch);
+- a sample whose candidate is non-finite is frozen at its last finite iterate
+  and flagged as diverged, instead of returning NaN;
+- ``callback(k, z_k)`` sees the accepted iterate of every step exactly once;
+- the residual is computed only when it is needed (early stopping, a trace,
+  or the last step), and no step synchronises with the device unless early
+  stopping asks whether every sample is done.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ._info import SolverInfo, residual_norm
+
+__all__ = ["StepRule", "iterate"]
+
+
+def _row_mask(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return mask.reshape((-1,) + (1,) * (like.dim() - 1))
+
+
+class StepRule:
+    """How a solver moves: the part that differs between Picard, Anderson, ...
+
+    Subclasses implement three methods; the driver calls them in this order
+    for every step ``k = 1, 2, ...``::
+
+        state = rule.init(z0)
+        point, fz = rule.evaluate(f, state)     # exactly one application of f
+        candidate = rule.candidate(state, point, fz)
+        ... the driver accepts or freezes each sample ...
+        state = rule.advance(state, point, fz, z, active)
+
+    ``z`` is the accepted iterate (frozen samples keep theirs) and ``active``
+    the samples still iterating; a rule must keep frozen samples where they
+    are. ``rule.extra(state)`` returns solver-specific diagnostics for
+    :attr:`SolverInfo.extra`.
+    """
+
+    name = "step_rule"
+
+    def init(self, z0):
+        return z0
+
+    def evaluate(self, f, state):
+        """Return ``(point, f(point))``: where the operator was applied, and its value."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def candidate(self, state, point, fz):
+        """The iterate this evaluation proposes (default: the operator's output)."""
+        return fz
+
+    def advance(self, state, point, fz, z, active):
+        """The state of the next step, given the accepted iterate ``z``."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def extra(self, state):
+        return {}
+
+
+class _Tracker:
+    """Per-sample bookkeeping of one solve (accepted iterate, steps, flags, trace)."""
+
+    def __init__(self, z0, *, max_iter, tol, track, solver):
+        n = z0.shape[0]
+        device = z0.device
+        self.z = z0
+        self.max_iter = int(max_iter)
+        self.tol = float(tol)
+        self.track = bool(track)
+        self.solver = solver
+        self.active = torch.ones(n, dtype=torch.bool, device=device)
+        self.n_steps = torch.zeros(n, dtype=torch.long, device=device)
+        self.residual = torch.full((n,), float("inf"), device=device)
+        self.converged = torch.zeros(n, dtype=torch.bool, device=device)
+        self.diverged = torch.zeros(n, dtype=torch.bool, device=device)
+        self.trace: list[torch.Tensor] = []
+
+    def needs_residual(self, k):
+        return self.tol > 0 or self.track or k == self.max_iter
+
+    def step(self, k, z_new, res):
+        """Offer the candidate of step ``k``; return True when every sample is done."""
+        if res is not None:
+            # A non-finite entry makes its row's norm inf or NaN: checking the
+            # (n_samples,) residual is enough.
+            finite = torch.isfinite(res)
+        else:
+            finite = torch.isfinite(z_new.reshape(z_new.shape[0], -1)).all(dim=1)
+        newly_div = self.active & ~finite
+        upd = self.active & finite
+        self.z = torch.where(_row_mask(upd, z_new), z_new, self.z)
+        self.n_steps = torch.where(upd, torch.full_like(self.n_steps, k), self.n_steps)
+        if res is not None:
+            res = res.to(self.residual.dtype)
+            self.residual = torch.where(upd, res, self.residual)
+            if self.track:
+                self.trace.append(self.residual.clone())
+        self.diverged |= newly_div
+        self.active &= ~newly_div
+        if self.tol > 0 and res is not None:
+            conv = upd & (res <= self.tol)
+            self.converged |= conv
+            self.active &= ~conv
+            return not bool(self.active.any())
+        return False
+
+    def info(self, **extra) -> SolverInfo:
+        converged = self.converged
+        if self.tol == 0:
+            # With no early stop, "converged" means an exact fixed point was hit.
+            converged = self.residual == 0
+        trace = (
+            torch.stack(self.trace).detach().cpu().numpy()
+            if self.trace
+            else np.zeros((0, self.z.shape[0]))
+        )
+        return SolverInfo(
+            n_steps=self.n_steps.cpu().numpy(),
+            residual=self.residual.detach().cpu().numpy(),
+            converged=converged.cpu().numpy(),
+            diverged=self.diverged.cpu().numpy(),
+            residual_trace=trace,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            solver=self.solver,
+            extra=extra,
+        )
+
+
+def iterate(rule, f, z0, *, max_iter, tol, track=False, callback=None):
+    """Run the fixed-point iteration of ``rule`` on ``z = f(z)`` from ``z0``.
+
+    Parameters
+    ----------
+    rule : StepRule
+        The solver's step rule.
+    f : callable
+        The operator; maps a batch of states to a batch of states. Samples
+        must not interact.
+    z0 : torch.Tensor of shape (n_samples, ...)
+        Initial state.
+    max_iter : int
+        Budget of applications of ``f``.
+    tol : float
+        Per-sample relative residual ``||f(z) - z|| / (||f(z)|| + 1e-6)`` at
+        which a sample is accepted and frozen; ``0`` runs exactly
+        ``max_iter`` applications.
+    track : bool, default=False
+        Record every step's residual in ``info.residual_trace``.
+    callback : callable, optional
+        ``callback(k, z_k)`` after every step ``k = 1, 2, ...`` with the
+        batch's accepted iterate; called exactly once per step.
+
+    Returns
+    -------
+    z : torch.Tensor
+        The accepted iterate of every sample.
+    info : SolverInfo
+        Per-sample diagnostics.
+    """
+    max_iter = int(max_iter)
+    if max_iter < 0:
+        raise ValueError(f"max_iter must be >= 0, got {max_iter}.")
+    tracker = _Tracker(z0, max_iter=max_iter, tol=tol, track=track, solver=rule.name)
+    state = rule.init(z0)
+    for k in range(1, max_iter + 1):
+        point, fz = rule.evaluate(f, state)
+        res = residual_norm(fz, point) if tracker.needs_residual(k) else None
+        done = tracker.step(k, rule.candidate(state, point, fz), res)
+        if callback is not None:
+            callback(k, tracker.z)
+        if done or k == max_iter:
+            break
+        state = rule.advance(state, point, fz, tracker.z, tracker.active)
+    return tracker.z, tracker.info(**rule.extra(state))
