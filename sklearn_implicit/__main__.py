@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -29,6 +31,9 @@ TASKS = {
     "navier-stokes": "sklearn_implicit.pde._demo",
     "looped": "sklearn_implicit.looped._demo",
 }
+
+#: Seeds go to :class:`numpy.random.RandomState`, which takes ``0 <= seed < 2**32``.
+_MAX_SEED = 2**32 - 1
 
 _LOW = 0.02  # the domain is (_LOW, 1]; 1/x is locally but not globally Lipschitz near 0
 _NEAR = 0.1  # "near the singularity": x < _NEAR, where 1/x is in (10, 50]
@@ -255,11 +260,38 @@ def _plot_reciprocal(results, curve, output):
     plt.close(fig)
 
 
+def _seed(text):
+    """argparse type of ``--seed``: an integer that every demo's random generators accept."""
+    try:
+        seed = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}.") from exc
+    if not 0 <= seed <= _MAX_SEED:
+        raise argparse.ArgumentTypeError(
+            f"must be in [0, {_MAX_SEED}] (numpy's seed range), got {seed}."
+        )
+    return seed
+
+
+def _output_problem(output):
+    """Why the figure cannot be written to ``output`` (checked before training), or None."""
+    path = Path(output)
+    if path.is_dir():
+        return f"{output} is a directory; give a file path such as {path / 'demo.png'}."
+    folder = path.parent
+    if not folder.is_dir():
+        return f"cannot write {output}: the folder {folder} does not exist."
+    if path.exists():
+        if not os.access(path, os.W_OK):
+            return f"cannot write {output}: the file is not writable."
+    elif not os.access(folder, os.W_OK | os.X_OK):
+        return f"cannot write {output}: the folder {folder} is not writable."
+    return None
+
+
 def _run_task(task, *, quick, seed, output):
     if task == "reciprocal":
-        return run_reciprocal(
-            quick=quick, seed=seed, output="demo.png" if output is None else output
-        )
+        return run_reciprocal(quick=quick, seed=seed, output=output)
     modname = TASKS[task]
     try:
         module = importlib.import_module(modname)
@@ -300,13 +332,25 @@ def main(argv=None):
         metavar="PATH",
         help="Path of the PNG figure (default: demo.png for the reciprocal task).",
     )
-    demo.add_argument("--seed", type=int, default=0, help="Random seed (default: 0).")
+    demo.add_argument(
+        "--seed",
+        type=_seed,
+        default=0,
+        help=f"Random seed, an integer in [0, {_MAX_SEED}] (default: 0).",
+    )
     demo.add_argument("--quick", action="store_true", help="Smaller, faster run (a smoke test).")
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
-    _run_task(args.task, quick=args.quick, seed=args.seed, output=args.output)
+    output = args.output
+    if output is None and args.task == "reciprocal":
+        output = "demo.png"
+    if output is not None:
+        problem = _output_problem(output)
+        if problem is not None:
+            demo.error(f"argument --output: {problem}")
+    _run_task(args.task, quick=args.quick, seed=args.seed, output=output)
     return 0
 
 

@@ -7,12 +7,14 @@ matplotlib objects are stored in ``ax_``, ``figure_`` and ``line_``.
 
 from __future__ import annotations
 
+import copy
 from numbers import Integral
 
 import numpy as np
-from sklearn.base import BaseEstimator, is_classifier
-from sklearn.metrics import accuracy_score, get_scorer, r2_score
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.metrics import get_scorer
 from sklearn.utils import get_tags
+from sklearn.utils._param_validation import Interval, validate_params
 from sklearn.utils.validation import check_is_fitted
 
 __all__ = ["IterationCurveDisplay", "LipschitzCurveDisplay"]
@@ -121,15 +123,20 @@ class LipschitzCurveDisplay:
         X,
         n_iter=None,
         *,
-        eps=1e-3,
-        n_directions=4,
-        reduce="max",
+        eps=None,
+        n_directions=None,
+        reduce=None,
+        directions=None,
         random_state=None,
         ax=None,
         name=None,
         **kwargs,
     ):
         """Measure ``L_t`` with ``estimator.lipschitz_curve`` and plot it.
+
+        Only the measurement options given (not None) are passed on, so every
+        other one keeps the estimator's own default (a domain estimator may
+        measure in its own directions or distance).
 
         Parameters
         ----------
@@ -139,8 +146,10 @@ class LipschitzCurveDisplay:
             Points at which to measure.
         n_iter : int, optional
             Largest budget; default the estimator's ``n_iter``.
-        eps, n_directions, reduce, random_state
-            Passed to ``lipschitz_curve``.
+        eps, n_directions, reduce, directions, random_state : optional
+            Passed to ``lipschitz_curve`` when not None (step size, number of
+            directions per sample, aggregation of the ratios, direction
+            strategy, seed); None keeps the estimator's default.
         ax : matplotlib Axes, optional
             Axes to plot on.
         name : str, optional
@@ -153,14 +162,15 @@ class LipschitzCurveDisplay:
         display : LipschitzCurveDisplay
         """
         check_is_fitted(estimator)
-        curve = estimator.lipschitz_curve(
-            X,
-            n_iter=n_iter,
-            eps=eps,
-            n_directions=n_directions,
-            reduce=reduce,
-            random_state=random_state,
-        )
+        given = {
+            "eps": eps,
+            "n_directions": n_directions,
+            "reduce": reduce,
+            "directions": directions,
+            "random_state": random_state,
+        }
+        options = {key: value for key, value in given.items() if value is not None}
+        curve = estimator.lipschitz_curve(X, n_iter=n_iter, **options)
         disp = cls(
             curve.n_iter,
             curve.lipschitz,
@@ -171,7 +181,11 @@ class LipschitzCurveDisplay:
 
 
 class _FixedPredictions(BaseEstimator):
-    """Stands in for an estimator whose ``predict`` returns stored predictions (for scorers)."""
+    """Stands in for an estimator whose ``predict`` returns stored predictions (for scorers).
+
+    Only ``predict`` is offered, so a scorer that needs probabilities or
+    decision values fails instead of silently using the full-budget model.
+    """
 
     def __init__(self, estimator, predictions):
         self.estimator = estimator
@@ -189,22 +203,63 @@ class _FixedPredictions(BaseEstimator):
         return self.predictions
 
 
+def _at_budget(estimator, predictions):
+    """A shallow copy of ``estimator`` whose ``predict`` returns ``predictions``.
+
+    The copy shares every fitted attribute (nothing is re-fitted or
+    duplicated) and keeps the estimator's class, so its ``score`` method is
+    the estimator's own (R^2, PSNR, token accuracy, the LP's padded R^2, ...)
+    applied to the stored predictions of one budget.
+    """
+    proxy = copy.copy(estimator)
+    proxy.predict = lambda X, *args, **kwargs: predictions
+    return proxy
+
+
+def _score_name(estimator):
+    """Axis label of ``estimator.score``: its ``score_name`` if any, else the mixins' metric."""
+    name = getattr(estimator, "score_name", None)
+    if isinstance(name, str):
+        return name
+    score = getattr(type(estimator), "score", None)
+    if score is RegressorMixin.score:
+        return "$R^2$"
+    if score is ClassifierMixin.score:
+        return "accuracy"
+    return "score"
+
+
 def _resolve_scoring(estimator, scoring):
     """Return ``(score(y_true, y_pred, X), label)``."""
     if scoring is None:
-        if is_classifier(estimator):
-            return (lambda y, p, X: accuracy_score(y, p)), "accuracy"
-        return (lambda y, p, X: r2_score(y, p)), "$R^2$"
+        return (lambda y, p, X: _at_budget(estimator, p).score(X, y)), _score_name(estimator)
     if isinstance(scoring, str):
         scorer = get_scorer(scoring)
         return (lambda y, p, X: scorer(_FixedPredictions(estimator, p), X, y)), scoring
-    if callable(scoring):
-        label = getattr(scoring, "__name__", "score")
-        return (lambda y, p, X: scoring(y, p)), label
-    raise ValueError(
-        f"scoring must be None, a scorer name or a callable metric(y_true, y_pred); "
-        f"got {type(scoring).__name__}."
-    )
+    label = getattr(scoring, "__name__", "score")
+    return (lambda y, p, X: scoring(y, p)), label
+
+
+def _budgets(n_iter, estimator):
+    """The list of budgets to score: validated integers >= 1."""
+    if n_iter is None:
+        T = int(estimator.n_iter)
+        budgets = [2**k for k in range(int(np.log2(T)) + 1)]
+        if budgets[-1] != T:
+            budgets.append(T)
+        return budgets
+    if isinstance(n_iter, Integral):
+        return list(range(1, int(n_iter) + 1))
+    budgets = np.asarray(n_iter)
+    if budgets.ndim != 1 or budgets.size == 0:
+        raise ValueError(f"n_iter must be an int or a non-empty list of budgets, got {n_iter!r}.")
+    if budgets.dtype == bool or not np.issubdtype(budgets.dtype, np.integer):
+        raise ValueError(
+            f"The budgets in n_iter must be integers (numbers of iterations), got {n_iter!r}."
+        )
+    if budgets.min() < 1:
+        raise ValueError(f"The budgets in n_iter must be >= 1, got {n_iter!r}.")
+    return [int(t) for t in budgets]
 
 
 class IterationCurveDisplay:
@@ -288,6 +343,13 @@ class IterationCurveDisplay:
         return self
 
     @classmethod
+    @validate_params(
+        {
+            "n_iter": [None, Interval(Integral, 1, None, closed="left"), "array-like"],
+            "scoring": [None, str, callable],
+        },
+        prefer_skip_nested_validation=True,
+    )
     def from_estimator(
         cls, estimator, X, y, n_iter=None, *, scoring=None, ax=None, name=None, **kwargs
     ):
@@ -302,13 +364,19 @@ class IterationCurveDisplay:
         y : array-like
             True targets.
         n_iter : int or list of int, optional
-            Budgets to score; an int ``T`` means ``1..T``. Default
-            ``1, 2, 4, ...`` up to the estimator's ``n_iter``.
+            Budgets to score, integers ``>= 1``; an int ``T`` means ``1..T``.
+            Default ``1, 2, 4, ...`` up to the estimator's ``n_iter``.
         scoring : None, str or callable, default=None
-            None uses the metric of ``estimator.score`` (R^2 for
-            regressors, accuracy for classifiers); a string names a
-            scikit-learn scorer that uses ``predict``; a callable is a metric
-            ``metric(y_true, y_pred) -> float``.
+            None uses the estimator's own ``score`` method (R^2 for
+            regressors, accuracy for classifiers, PSNR in dB for
+            :class:`~sklearn_implicit.imaging.DeblurRegressor`, the padded
+            R^2 of the LP estimators, ...): for each budget ``t`` it is
+            called on a shallow copy of the estimator whose ``predict``
+            returns the staged predictions ``y_t``, so no solve is repeated.
+            The axis is labelled with the estimator's ``score_name`` when it
+            has one (else ``R^2``, ``accuracy`` or ``score``). A string names
+            a scikit-learn scorer that uses ``predict``; a callable is a
+            metric ``metric(y_true, y_pred) -> float``.
         ax : matplotlib Axes, optional
             Axes to plot on.
         name : str, optional
@@ -321,17 +389,7 @@ class IterationCurveDisplay:
         display : IterationCurveDisplay
         """
         check_is_fitted(estimator)
-        if n_iter is None:
-            T = int(estimator.n_iter)
-            budgets = [2**k for k in range(int(np.log2(T)) + 1)]
-            if budgets[-1] != T:
-                budgets.append(T)
-        elif isinstance(n_iter, Integral) and not isinstance(n_iter, bool):
-            budgets = list(range(1, int(n_iter) + 1))
-        else:
-            budgets = [int(t) for t in np.atleast_1d(n_iter)]
-        if not budgets or min(budgets) < 1:
-            raise ValueError(f"n_iter must hold budgets >= 1, got {n_iter!r}.")
+        budgets = _budgets(n_iter, estimator)
         score, label = _resolve_scoring(estimator, scoring)
         wanted = set(budgets)
         preds = {}

@@ -22,9 +22,11 @@ bound) live in :mod:`sklearn_implicit.lipschitz`.
 
 from __future__ import annotations
 
-from numbers import Real
+from numbers import Integral, Real
 
+import numpy as np
 import torch
+from sklearn.utils._param_validation import Interval, validate_params
 from torch import nn
 
 from .operators._mlp import SpectralCap
@@ -70,7 +72,7 @@ class ReciprocalOperator(nn.Module):
     Parameters
     ----------
     eta : float, default=0.5
-        Step size, ``eta > 0``; ``eta x < 2`` is needed for convergence.
+        Step size, finite and ``> 0``; ``eta x < 2`` is needed for convergence.
     trainable : bool, default=False
         Whether ``eta`` (a :class:`torch.nn.Parameter`) receives gradients.
 
@@ -95,10 +97,12 @@ class ReciprocalOperator(nn.Module):
 
     state_shape = (1,)
 
+    @validate_params(
+        {"eta": [Interval(Real, 0, np.inf, closed="neither")], "trainable": ["boolean"]},
+        prefer_skip_nested_validation=True,
+    )
     def __init__(self, eta=0.5, trainable=False):
         super().__init__()
-        if isinstance(eta, bool) or not isinstance(eta, Real) or not eta > 0:
-            raise ValueError(f"eta must be a positive number, got {eta!r}.")
         self.eta = nn.Parameter(
             torch.tensor(float(eta), dtype=torch.float64), requires_grad=bool(trainable)
         )
@@ -123,6 +127,10 @@ class ReciprocalOperator(nn.Module):
         return f"eta={float(self.eta):g}"
 
 
+@validate_params(
+    {"F": [callable], "local_lipschitz": [callable], "x": [torch.Tensor]},
+    prefer_skip_nested_validation=True,
+)
 def steepness(F, local_lipschitz, x):
     """``s(x) = max(1, ||F(x)||, L(x))``, the per-sample steepness used by the construction.
 
@@ -197,7 +205,7 @@ class SufficiencyOperator(nn.Module):
         of ``F`` in a neighbourhood of each sample (e.g. ``|F'(x)|`` for a
         monotone-derivative scalar ``F``).
     order : float, default=2
-        The exponent ``q >= 1`` in ``eps = s^{-2q}``.
+        The exponent ``q >= 1`` (finite) in ``eps = s^{-2q}``.
 
     Examples
     --------
@@ -211,12 +219,16 @@ class SufficiencyOperator(nn.Module):
     tensor([1.0000, 0.0000], dtype=torch.float64)
     """
 
+    @validate_params(
+        {
+            "F": [callable],
+            "local_lipschitz": [callable],
+            "order": [Interval(Real, 1, np.inf, closed="left")],
+        },
+        prefer_skip_nested_validation=True,
+    )
     def __init__(self, F, local_lipschitz, order=2):
         super().__init__()
-        if not callable(F) or not callable(local_lipschitz):
-            raise ValueError("F and local_lipschitz must be callables on tensors.")
-        if isinstance(order, bool) or not isinstance(order, Real) or not order >= 1:
-            raise ValueError(f"order must be a number >= 1, got {order!r}.")
         self.F = F
         self.local_lipschitz = local_lipschitz
         self.order = float(order)
@@ -267,10 +279,12 @@ class NaiveOperator(nn.Module):
     tensor([[2.]])
     """
 
+    @validate_params(
+        {"F": [callable], "eta": [Interval(Real, 0, 1, closed="right")]},
+        prefer_skip_nested_validation=True,
+    )
     def __init__(self, F, eta=0.5):
         super().__init__()
-        if isinstance(eta, bool) or not isinstance(eta, Real) or not 0 < eta <= 1:
-            raise ValueError(f"eta must be in (0, 1], got {eta!r}.")
         self.F = F
         self.eta = float(eta)
 
@@ -302,13 +316,14 @@ class GatedLinearOperator(nn.Module):
     Parameters
     ----------
     in_features : int
-        Size of the input ``x`` (expected in ``[0, 1]``).
+        Size of the input ``x`` (expected in ``[0, 1]``), ``>= 1``.
     width : int, default=4
-        Size of the state.
+        Size of the state, ``>= 1``.
     max_contraction : float, default=0.99
         Cap on ``||W_1||_2``, in ``(0, 1)``.
     init_contraction : float, default=0.5
-        Spectral norm of ``W_0`` and ``W_1`` at initialisation.
+        Spectral norm of ``W_0`` and ``W_1`` at initialisation, in ``[0, 1]``
+        (the caps clip larger norms anyway).
 
     Attributes
     ----------
@@ -324,13 +339,18 @@ class GatedLinearOperator(nn.Module):
     torch.Size([2, 3])
     """
 
+    @validate_params(
+        {
+            "in_features": [Interval(Integral, 1, None, closed="left")],
+            "width": [Interval(Integral, 1, None, closed="left")],
+            "max_contraction": [Interval(Real, 0, 1, closed="neither")],
+            "init_contraction": [Interval(Real, 0, 1, closed="both")],
+        },
+        prefer_skip_nested_validation=True,
+    )
     def __init__(self, in_features, width=4, max_contraction=0.99, init_contraction=0.5):
         super().__init__()
         width = int(width)
-        if width < 1:
-            raise ValueError(f"width must be >= 1, got {width!r}.")
-        if not 0 < float(max_contraction) < 1:
-            raise ValueError(f"max_contraction must be in (0, 1), got {max_contraction!r}.")
         self.state_shape = (width,)
         self.W0 = nn.Parameter(torch.empty(width, width))
         self.W1 = nn.Parameter(torch.empty(width, width))
@@ -355,6 +375,16 @@ class GatedLinearOperator(nn.Module):
         return rec + self.inject(x) + (1.0 - g) * self.b
 
 
+@validate_params(
+    {
+        "G": [callable],
+        "x": [torch.Tensor],
+        "n_iter": [Interval(Integral, 0, None, closed="left")],
+        "y0": [None, torch.Tensor],
+        "return_trajectory": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
 @torch.no_grad()
 def iterate(G, x, n_iter, y0=None, *, return_trajectory=False):
     """Picard iterates ``y_t = G(y_{t-1}, x)`` from ``y_0`` (zeros by default).
@@ -386,8 +416,6 @@ def iterate(G, x, n_iter, y0=None, *, return_trajectory=False):
     >>> iterate(ReciprocalOperator(0.5), torch.tensor([[1.0]]), n_iter=3)
     tensor([[0.8750]])
     """
-    if isinstance(n_iter, bool) or int(n_iter) != n_iter or n_iter < 0:
-        raise ValueError(f"n_iter must be an integer >= 0, got {n_iter!r}.")
     if y0 is None:
         shape = getattr(G, "state_shape", None)
         if shape is not None:

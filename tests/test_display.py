@@ -7,6 +7,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from sklearn.base import BaseEstimator
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
 from sklearn_implicit import (
@@ -93,3 +94,80 @@ def test_iteration_display_errors(fitted):
 
     with pytest.raises(NotFittedError):
         LipschitzCurveDisplay.from_estimator(ImplicitRegressor(), X)
+
+
+def test_iteration_display_default_is_the_estimators_score(fitted):
+    est, X, y = fitted
+    disp = IterationCurveDisplay.from_estimator(est, X, y, n_iter=[2, est.n_iter])
+    assert disp.scores[-1] == pytest.approx(est.score(X, y), rel=1e-6)
+    assert disp.score_name == "$R^2$"
+
+
+@pytest.mark.parametrize("budgets", [[1.5, 2.7], [1.0, 2.0], [[1, 2]], [], [-1, 2]])
+def test_iteration_display_refuses_non_integer_budgets(fitted, budgets):
+    est, X, y = fitted
+    with pytest.raises(ValueError, match="n_iter"):
+        IterationCurveDisplay.from_estimator(est, X, y, n_iter=budgets)
+
+
+def test_iteration_display_default_score_of_deblurring_is_psnr():
+    from sklearn_implicit.datasets import make_blurred_images
+    from sklearn_implicit.imaging import DeblurRegressor
+
+    X, y = make_blurred_images(8, size=16, kernel_size=5, random_state=0)
+    est = DeblurRegressor(kernel_size=5, width=8, depth=3, n_iter=4, max_epochs=1, random_state=0)
+    est.fit(X, y)
+    disp = IterationCurveDisplay.from_estimator(est, X, y, n_iter=4)
+    assert np.all(disp.scores > 1)  # dB, not R^2
+    assert disp.scores[-1] == pytest.approx(est.score(X, y), rel=1e-5)
+
+
+def test_iteration_display_on_nan_padded_linear_programs():
+    from sklearn_implicit.datasets import make_linear_programs
+    from sklearn_implicit.lp import LinearPrograms, LPGNNRegressor
+
+    X1, y1 = make_linear_programs(
+        4, n_constraints=3, n_variables=4, nnz=6, cache=False, random_state=0
+    )
+    X2, y2 = make_linear_programs(
+        4, n_constraints=4, n_variables=6, nnz=10, cache=False, random_state=1
+    )
+    X = LinearPrograms.concatenate([X1, X2])
+    y = np.vstack([np.pad(y1, ((0, 0), (0, 2)), constant_values=np.nan), y2])
+    est = LPGNNRegressor(emb_size=4, n_iter=3, max_epochs=1, random_state=0).fit(X, y)
+    disp = IterationCurveDisplay.from_estimator(est, X, y, n_iter=3)
+    assert np.isfinite(disp.scores).all()
+    assert disp.scores[-1] == pytest.approx(est.score(X, y), rel=1e-5)
+
+
+class _RecordsCurveOptions(BaseEstimator):
+    """A fitted stand-in whose ``lipschitz_curve`` records the options it is given."""
+
+    def fit(self, X, y=None):  # pragma: no cover - only check_is_fitted looks for it
+        return self
+
+    def __sklearn_is_fitted__(self):
+        return True
+
+    def lipschitz_curve(self, X, n_iter=None, **options):
+        from sklearn_implicit import LipschitzCurve
+
+        self.options = options
+        T = 3 if n_iter is None else n_iter
+        return LipschitzCurve(
+            n_iter=np.arange(1, T + 1),
+            lipschitz=np.ones(T),
+            ratios=np.ones((T, 2)),
+            reduce=options.get("reduce", "mean"),
+        )
+
+
+def test_lipschitz_display_forwards_only_given_options():
+    est = _RecordsCurveOptions()
+    disp = LipschitzCurveDisplay.from_estimator(est, np.zeros((2, 1)))
+    assert est.options == {} and disp.reduce == "mean"
+    directions = object()
+    LipschitzCurveDisplay.from_estimator(
+        est, np.zeros((2, 1)), n_iter=2, directions=directions, n_directions=1
+    )
+    assert est.options == {"directions": directions, "n_directions": 1}

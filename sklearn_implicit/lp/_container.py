@@ -2,26 +2,68 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from numbers import Integral
 
 import numpy as np
+from scipy import sparse
 
 __all__ = ["LinearPrograms"]
 
 #: Number of header entries of the flat encoding: ``m_i, n_i, M, N``.
 _HEADER = 4
 
+#: The blocks of one instance, in the order of :class:`LinearPrograms`' arguments.
+_KEYS = ("A", "b", "c", "lower", "upper", "is_equality")
 
-def _ragged(values, name, sizes=None):
-    """Turn a list of 1-D arrays (or a 2-D array) into a list of float arrays."""
-    if isinstance(values, np.ndarray) and values.ndim == 2:
-        out = [np.asarray(v, dtype=np.float64) for v in values]
-    else:
-        out = [np.asarray(v, dtype=np.float64).reshape(-1) for v in values]
-    if sizes is not None:
-        for i, (v, s) in enumerate(zip(out, sizes, strict=True)):
-            if v.shape[0] != s:
-                raise ValueError(f"{name}[{i}] has {v.shape[0]} entries, expected {s}.")
+
+def _real_array(value, name):
+    """``value`` as a float64 array; sparse matrices are densified, complex ones refused."""
+    if sparse.issparse(value):
+        value = value.toarray()
+    arr = np.asarray(value)
+    if np.iscomplexobj(arr):
+        raise ValueError(
+            f"{name} has complex values; linear programs need real coefficients "
+            "(pass the real part explicitly if that is what you mean)."
+        )
+    return arr.astype(np.float64)
+
+
+def _boolean_array(value, name):
+    """``value`` as a bool array; entries must be booleans or the numbers 0 and 1."""
+    arr = np.asarray(value)
+    if arr.dtype != bool:
+        numeric = np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
+        if not numeric or not np.isin(arr, (0, 1)).all():
+            raise ValueError(
+                f"{name} must hold booleans (or 0/1): True for an equality, False for a "
+                f"'<=' constraint; got dtype {arr.dtype} with values {arr.ravel()[:4].tolist()}."
+            )
+    return arr.astype(bool).reshape(-1)
+
+
+def _per_instance(values, name):
+    """The list of per-instance entries of one argument (a sequence or a stacked array)."""
+    stacked = isinstance(values, np.ndarray) and values.ndim >= 1
+    if not stacked and (
+        sparse.issparse(values)
+        or isinstance(values, (str, bytes, Mapping, np.ndarray))
+        or not isinstance(values, Iterable)
+    ):
+        raise ValueError(
+            f"{name} must be a sequence with one entry per linear program (or an array "
+            f"stacking them along its first axis); got {type(values).__name__}."
+        )
+    return list(values)
+
+
+def _ragged(values, name, sizes, convert=_real_array):
+    """Convert per-instance entries to 1-D arrays and check their sizes against ``sizes``."""
+    out = [convert(v, f"{name}[{i}]").reshape(-1) for i, v in enumerate(values)]
+    for i, (v, s) in enumerate(zip(out, sizes, strict=True)):
+        if v.shape[0] != s:
+            raise ValueError(f"{name}[{i}] has {v.shape[0]} entries, expected {s}.")
     return out
 
 
@@ -39,8 +81,9 @@ class LinearPrograms:
 
     Parameters
     ----------
-    A : sequence of array-like of shape (m_i, n_i), or ndarray (n_samples, m, n)
-        Constraint matrices (dense; zeros are "no edge").
+    A : sequence of array-like or sparse matrix of shape (m_i, n_i), or ndarray (n_samples, m, n)
+        Constraint matrices, dense or :mod:`scipy.sparse` (densified; zeros
+        are "no edge"). Real values only: complex input is refused.
     b : sequence of array-like of shape (m_i,)
         Right-hand sides.
     c : sequence of array-like of shape (n_i,)
@@ -48,7 +91,11 @@ class LinearPrograms:
     lower, upper : sequence of array-like of shape (n_i,)
         Variable bounds (finite).
     is_equality : sequence of array-like of bool, shape (m_i,)
-        Which constraints are equalities (the others are ``<=``).
+        Which constraints are equalities (the others are ``<=``): booleans,
+        or the numbers 0 and 1.
+
+    All six arguments need one entry per instance. :meth:`from_dicts` builds
+    the container from one dict per instance instead.
 
     Attributes
     ----------
@@ -78,21 +125,27 @@ class LinearPrograms:
     """
 
     def __init__(self, A, b, c, lower, upper, is_equality):
-        A_list = [np.asarray(a, dtype=np.float64) for a in A]
+        given = dict(zip(_KEYS, (A, b, c, lower, upper, is_equality), strict=True))
+        entries = {key: _per_instance(value, key) for key, value in given.items()}
+        lengths = {key: len(value) for key, value in entries.items()}
+        if len(set(lengths.values())) > 1:
+            shown = ", ".join(f"{key}={n}" for key, n in lengths.items())
+            raise ValueError(
+                "A, b, c, lower, upper and is_equality need one entry per linear program, "
+                f"but their lengths differ: {shown}."
+            )
+        A_list = [_real_array(a, f"A[{i}]") for i, a in enumerate(entries["A"])]
         for i, a in enumerate(A_list):
             if a.ndim != 2:
                 raise ValueError(f"A[{i}] must be a 2-D matrix, got shape {a.shape}.")
         m = np.array([a.shape[0] for a in A_list], dtype=np.int64)
         n = np.array([a.shape[1] for a in A_list], dtype=np.int64)
-        b_list = _ragged(b, "b", m)
-        eq_list = [np.asarray(e).astype(bool).reshape(-1) for e in is_equality]
-        _ragged(eq_list, "is_equality", m)
-        c_list = _ragged(c, "c", n)
-        l_list = _ragged(lower, "lower", n)
-        u_list = _ragged(upper, "upper", n)
+        b_list = _ragged(entries["b"], "b", m)
+        eq_list = _ragged(entries["is_equality"], "is_equality", m, convert=_boolean_array)
+        c_list = _ragged(entries["c"], "c", n)
+        l_list = _ragged(entries["lower"], "lower", n)
+        u_list = _ragged(entries["upper"], "upper", n)
         k = len(A_list)
-        if not (len(b_list) == len(c_list) == len(l_list) == len(u_list) == len(eq_list) == k):
-            raise ValueError("A, b, c, lower, upper and is_equality must have the same length.")
         M = int(m.max()) if k else 0
         N = int(n.max()) if k else 0
         self._A = np.zeros((k, M, N))
@@ -111,6 +164,91 @@ class LinearPrograms:
         self.n_constraints = m
         self.n_variables = n
         self._check()
+
+    @classmethod
+    def from_dicts(cls, instances):
+        """Build the container from one dict per instance (the form ``X[i]`` returns).
+
+        Parameters
+        ----------
+        instances : sequence of dict
+            Each with the keys ``"A"``, ``"b"``, ``"c"``, ``"lower"``,
+            ``"upper"`` and ``"is_equality"`` (the arguments of
+            :class:`LinearPrograms`, for one instance); other keys are ignored.
+
+        Returns
+        -------
+        X : LinearPrograms
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_implicit.lp import LinearPrograms
+        >>> lp = {"A": np.eye(2), "b": [1.0, 1.0], "c": [1.0, 0.0], "lower": [0.0, 0.0],
+        ...       "upper": [1.0, 1.0], "is_equality": [True, False]}
+        >>> LinearPrograms.from_dicts([lp, lp]).n_variables.tolist()
+        [2, 2]
+        """
+        instances = _per_instance(instances, "instances")
+        for i, lp in enumerate(instances):
+            if not isinstance(lp, Mapping):
+                raise ValueError(
+                    f"instances[{i}] must be a dict with keys {', '.join(_KEYS)}; "
+                    f"got {type(lp).__name__}."
+                )
+            missing = [key for key in _KEYS if key not in lp]
+            if missing:
+                raise ValueError(
+                    f"instances[{i}] is missing the key(s) {', '.join(map(repr, missing))}; "
+                    f"each linear program needs {', '.join(_KEYS)}."
+                )
+        return cls(*[[lp[key] for lp in instances] for key in _KEYS])
+
+    def check_targets(self, y):
+        """Validate targets for these instances: a float array NaN on padded slots.
+
+        Parameters
+        ----------
+        y : array-like of shape (n_samples, n) or sequence of array-like of shape (n_i,)
+            Solutions, one row per instance; rows may be ragged (one array of
+            length ``n_i`` each) or padded with anything past ``n_i``.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples, N)
+            ``N`` is the padded number of variables; padded slots are NaN.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_implicit.lp import LinearPrograms
+        >>> X = LinearPrograms([np.eye(1), np.eye(2)], [[1.0], [1.0, 1.0]], [[1.0], [1.0, 1.0]],
+        ...                    [[0.0], [0.0, 0.0]], [[1.0], [1.0, 1.0]], [[True], [True, True]])
+        >>> X.check_targets([[1.0], [1.0, 1.0]])
+        array([[ 1., nan],
+               [ 1.,  1.]])
+        """
+        if isinstance(y, (list, tuple)) and y and np.ndim(y[0]) == 1:
+            rows = [_real_array(r, f"y[{i}]").reshape(-1) for i, r in enumerate(y)]
+            y = np.full((len(rows), max(r.shape[0] for r in rows)), np.nan)
+            for i, r in enumerate(rows):
+                y[i, : r.shape[0]] = r
+        y = _real_array(y, "y")
+        if y.ndim != 2:
+            raise ValueError(f"y must be 2-D (n_samples, n_variables), got shape {y.shape}.")
+        if y.shape[0] != len(self):
+            raise ValueError(f"X has {len(self)} linear programs but y has {y.shape[0]} rows.")
+        N = self.padded_shape[1]
+        if len(self) and y.shape[1] < self.n_variables.max():
+            raise ValueError(
+                f"y has {y.shape[1]} columns but some instances have "
+                f"{self.n_variables.max()} variables."
+            )
+        y = y[:, :N] if y.shape[1] >= N else np.pad(y, ((0, 0), (0, N - y.shape[1])))
+        mask = self.variable_mask()
+        if not np.isfinite(y[mask]).all():
+            raise ValueError("y contains NaN or infinite values on real variables.")
+        return np.where(mask, y, np.nan)
 
     @classmethod
     def _from_padded(cls, A, b, eq, c, lower, upper, m, n):
@@ -273,7 +411,7 @@ class LinearPrograms:
             raise ValueError(f"Unknown block {block!r}; expected one of {sorted(arrays)}.")
         if np.shape(values) != arrays[block].shape:
             raise ValueError(f"Block {block!r} needs shape {arrays[block].shape}.")
-        arrays[block] = np.asarray(values, dtype=np.float64)
+        arrays[block] = _real_array(values, block)
         return self._from_padded(
             arrays["A"],
             arrays["b"],

@@ -88,3 +88,87 @@ def test_error_metric():
     assert lp_relative_error(y, p) == pytest.approx((0.0 + 1.0 / 1.0) / 2)
     with pytest.raises(ValueError):
         lp_relative_error(y, p[:, :2])
+
+
+def _one_lp():
+    return {
+        "A": np.array([[1.0, 2.0], [0.0, 1.0]]),
+        "b": np.array([1.0, 2.0]),
+        "c": np.array([1.0, -1.0]),
+        "lower": np.zeros(2),
+        "upper": np.ones(2),
+        "is_equality": np.array([True, False]),
+    }
+
+
+def _build(lps):
+    """The container through its constructor (one list per block)."""
+    keys = ("A", "b", "c", "lower", "upper", "is_equality")
+    return LinearPrograms(*[[lp[k] for lp in lps] for k in keys])
+
+
+@pytest.mark.parametrize("block", ["A", "b", "c"])
+def test_complex_inputs_are_refused(block):
+    lp = _one_lp()
+    lp[block] = lp[block] + 1j
+    with pytest.raises(ValueError, match=rf"{block}\[0\] has complex values"):
+        _build([lp])
+
+
+def test_complex_block_replacement_is_refused():
+    X = LinearPrograms.from_dicts([_one_lp()])
+    with pytest.raises(ValueError, match="complex"):
+        X.with_block("b", X.block("b") + 1j)
+
+
+@pytest.mark.parametrize("fmt", ["csr_matrix", "csr_array", "coo_matrix"])
+def test_sparse_constraint_matrices_are_densified(fmt):
+    sp = pytest.importorskip("scipy.sparse")
+    lp = _one_lp()
+    dense = _build([lp, lp])
+    mixed = _build([dict(lp, A=getattr(sp, fmt)(lp["A"])), lp])
+    np.testing.assert_array_equal(mixed.block("A"), dense.block("A"))
+    np.testing.assert_array_equal(mixed.n_constraints, [2, 2])
+
+
+def test_missing_dict_keys_are_named():
+    lp = _one_lp()
+    del lp["c"], lp["upper"]
+    with pytest.raises(ValueError, match=r"instances\[1\] is missing the key\(s\) 'c', 'upper'"):
+        LinearPrograms.from_dicts([_one_lp(), lp])
+    with pytest.raises(ValueError, match="must be a dict"):
+        LinearPrograms.from_dicts([_one_lp(), [1.0]])
+
+
+def test_mismatched_lengths_are_named():
+    lp = _one_lp()
+    args = [[lp[k]] * 2 for k in ("A", "b", "c", "lower", "upper", "is_equality")]
+    args[2] = args[2][:1]
+    with pytest.raises(ValueError, match=r"lengths differ: A=2, b=2, c=1, lower=2"):
+        LinearPrograms(*args)
+    args = [[lp[k]] for k in ("A", "b", "c", "lower", "upper")]
+    with pytest.raises(ValueError, match="one entry per linear program"):
+        LinearPrograms(*args, is_equality=1.0)
+
+
+@pytest.mark.parametrize("eq", [["<=", "="], [0.5, 1.0], [2, 0], [None, True]])
+def test_non_boolean_constraint_types_are_refused(eq):
+    lp = _one_lp()
+    with pytest.raises(ValueError, match="is_equality.*booleans"):
+        _build([dict(lp, is_equality=eq)])
+
+
+def test_zero_one_constraint_types_are_booleans():
+    lp = _one_lp()
+    X = _build([dict(lp, is_equality=[1, 0]), dict(lp, is_equality=[0.0, 1.0])])
+    np.testing.assert_array_equal(X.block("is_equality"), [[True, False], [False, True]])
+
+
+def test_check_targets_pads_and_refuses_complex():
+    lp = _one_lp()
+    small = dict(lp, A=lp["A"][:, :1], c=lp["c"][:1], lower=[0.0], upper=[1.0])
+    X = LinearPrograms.from_dicts([small, lp])
+    y = X.check_targets([[0.5], [0.25, 0.75]])
+    np.testing.assert_array_equal(np.isnan(y), [[False, True], [False, False]])
+    with pytest.raises(ValueError, match="complex"):
+        X.check_targets(np.array([[0.5, 0.0], [0.25, 0.75]]) + 1j)

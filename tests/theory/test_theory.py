@@ -104,9 +104,43 @@ def test_reciprocal_lipschitz_curve_of_estimator_is_monotone():
     np.testing.assert_allclose(est.predict(X, n_iter=200), 1 / X[:, 0], rtol=1e-4)
 
 
-def test_reciprocal_rejects_bad_eta():
-    with pytest.raises(ValueError, match="eta"):
-        ReciprocalOperator(0)
+@pytest.mark.parametrize("eta", [0, -0.5, np.inf, np.nan, "0.5", None])
+def test_reciprocal_rejects_bad_eta(eta):
+    with pytest.raises(ValueError, match="'eta' parameter"):
+        ReciprocalOperator(eta)
+
+
+@pytest.mark.parametrize(
+    "make, param",
+    [
+        (lambda: ReciprocalOperator(0.5, trainable="yes"), "trainable"),
+        (lambda: SufficiencyOperator(torch.log, torch.abs, order=np.inf), "order"),
+        (lambda: SufficiencyOperator(torch.log, torch.abs, order=np.nan), "order"),
+        (lambda: NaiveOperator(torch.log, eta=np.inf), "eta"),
+        (lambda: NaiveOperator(torch.log, eta=np.nan), "eta"),
+        (lambda: NaiveOperator(1.0), "F"),
+        (lambda: GatedLinearOperator(in_features=0), "in_features"),
+        (lambda: GatedLinearOperator(in_features=1.5), "in_features"),
+        (lambda: GatedLinearOperator(in_features=1, width=2.7), "width"),
+        (lambda: GatedLinearOperator(in_features=1, width=0), "width"),
+        (lambda: GatedLinearOperator(in_features=1, max_contraction=np.nan), "max_contraction"),
+        (lambda: GatedLinearOperator(in_features=1, init_contraction=np.inf), "init_contraction"),
+        (lambda: GatedLinearOperator(in_features=1, init_contraction=-1.0), "init_contraction"),
+        (lambda: iterate(ReciprocalOperator(), col(1.0), n_iter=2.5), "n_iter"),
+        (lambda: iterate(ReciprocalOperator(), col(1.0), n_iter=-1), "n_iter"),
+    ],
+)
+def test_operator_parameters_are_validated(make, param):
+    with pytest.raises(ValueError, match=f"'{param}' parameter"):
+        make()
+
+
+def test_valid_parameters_are_accepted():
+    assert float(ReciprocalOperator(np.float32(1.5)).eta) == 1.5
+    assert NaiveOperator(torch.log, eta=1).eta == 1.0
+    G = GatedLinearOperator(in_features=np.int64(2), width=np.int64(3), init_contraction=1)
+    assert G.state_shape == (3,)
+    assert iterate(ReciprocalOperator(), col(1.0), n_iter=np.int64(0)).item() == 0.0
 
 
 # ----------------------------------------------------------------- sufficiency
@@ -184,7 +218,7 @@ def test_steepness_and_validation():
     torch.testing.assert_close(steepness(F, L, x), torch.tensor([100.0, 1.0], dtype=DT))
     with pytest.raises(ValueError, match="order"):
         SufficiencyOperator(F, L, order=0.5)
-    with pytest.raises(ValueError, match="callables"):
+    with pytest.raises(ValueError, match="'F' parameter .* must be a callable"):
         SufficiencyOperator(1.0, L)
 
 
