@@ -719,7 +719,7 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ pickling
     def __getstate__(self):
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # a copy: never change the live estimator
         for key in self._get_param_names():
             value = state.get(key)
             if callable(value) and not isinstance(value, torch.nn.Module):

@@ -39,6 +39,12 @@ class CloudpickleStateMixin:
             for key in state:
                 if isinstance(key, str) and key.startswith(prefix):
                     cuda_attrs[key] = state[key]
+        # The constructor arguments (the module instance or class, the loss) may
+        # be defined in a function too: they travel with the fitted objects,
+        # which also keeps ``module`` and ``module_`` one object after loading.
+        for key in ("module", "criterion"):
+            if key in state:
+                cuda_attrs[key] = state[key]
         for key in cuda_attrs:
             state.pop(key)
         with tempfile.SpooledTemporaryFile() as f:

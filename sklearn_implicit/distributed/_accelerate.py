@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import torch
+from sklearn.utils._param_validation import HasMethods
 from skorch import NeuralNetRegressor
 from skorch.hf import AccelerateMixin
 
-from .._base import BaseImplicitEstimator
 from .._regressor import ImplicitRegressor
 from .._skorch import CloudpickleStateMixin
 
@@ -81,8 +81,8 @@ class AcceleratedImplicitRegressor(ImplicitRegressor):
     """
 
     _parameter_constraints = {
-        **BaseImplicitEstimator._parameter_constraints,
-        "accelerator": [None, object],
+        **ImplicitRegressor._parameter_constraints,
+        "accelerator": [None, HasMethods(["prepare", "backward", "gather_for_metrics"])],
         "shuffle": ["boolean"],
     }
 
@@ -147,7 +147,6 @@ class AcceleratedImplicitRegressor(ImplicitRegressor):
 
     def _net_kwargs(self):
         accelerator = self._accelerator()
-        self._accelerator_device = str(accelerator.device)
         return {
             "accelerator": accelerator,
             # The accelerator places the module; skorch must not.
@@ -162,8 +161,7 @@ class AcceleratedImplicitRegressor(ImplicitRegressor):
     def fit(self, X, y):
         """Train data-parallel on every launched process; see :meth:`ImplicitRegressor.fit`."""
         super().fit(X, y)
-        self.device_ = self._accelerator_device
-        del self._accelerator_device
+        self.device_ = str(self.net_.accelerator.device)
         # Accelerate keeps a reference to every prepared object; the fitted
         # estimator must not hold the accelerator (it is not picklable).
         self.net_.accelerator = None

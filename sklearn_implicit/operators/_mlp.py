@@ -14,8 +14,10 @@ class SpectralCap(nn.Module):
     """``V -> V * min(1, cap / sigma(V))`` with ``sigma`` the largest singular value.
 
     ``sigma`` is tracked by power iteration: two steps per call in training
-    mode (the vectors persist as buffers, as in
-    :func:`torch.nn.utils.parametrizations.spectral_norm`), none in eval mode.
+    mode with gradients enabled (the vectors persist as buffers, as in
+    :func:`torch.nn.utils.parametrizations.spectral_norm`), none otherwise:
+    inference never writes a buffer, whatever the module's mode, so
+    concurrent predictions cannot change a fitted model.
     Applied explicitly in ``forward`` (not as a torch parametrization) so that
     modules stay picklable.
     """
@@ -29,7 +31,7 @@ class SpectralCap(nn.Module):
         self.register_buffer("_v", u / u.norm())
 
     def forward(self, V):
-        if self.training:
+        if self.training and torch.is_grad_enabled():
             with torch.no_grad():
                 for _ in range(2):
                     v = V.t().mv(self._u)

@@ -202,3 +202,21 @@ def test_fixed_depth_info_describes_one_explicit_pass():
         [info, SolverInfo.fixed_depth(2, 3, max_iter=10, tol=1e-4, solver="untied")]
     )
     assert both.n_samples == 7
+
+
+@pytest.mark.parametrize("solver", [picard, anderson])
+@pytest.mark.parametrize("tol", [0.0, 1e-6])
+def test_callback_sees_every_step_once_when_a_sample_diverges(solver, tol):
+    # Sample 0 doubles until it overflows; sample 1 contracts.
+    scale = torch.tensor([[2.0], [0.5]])
+    steps = []
+    z, info = solver(
+        lambda z: scale * z + 1e30 * (scale > 1) + (scale < 1),
+        torch.zeros(2, 1),
+        max_iter=60,
+        tol=tol,
+        callback=lambda k, z: steps.append(k),
+    )
+    assert steps == list(range(1, len(steps) + 1))
+    assert info.diverged.tolist() == [True, False]
+    assert torch.isfinite(z).all()
