@@ -49,8 +49,8 @@ def _run(*, quick, seed, output):
 
     from sklearn.exceptions import ConvergenceWarning
 
-    from ..datasets import make_navier_stokes
     from . import FNORegressor, relative_l2_error
+    from ._data import make_navier_stokes
 
     start = time.perf_counter()
     n_train, n_test, width, epochs, T = (240, 60, 16, 20, 20) if quick else (400, 100, 32, 30, 30)

@@ -6,7 +6,7 @@ import numpy as np
 from scipy import fft as sp_fft
 from sklearn.utils import Bunch, check_random_state
 
-from ._base import cache_path
+from .._cache import cache_path
 
 __all__ = ["make_navier_stokes", "steady_residual", "solve_steady_vorticity"]
 

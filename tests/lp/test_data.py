@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy.optimize import linprog
 
-from sklearn_implicit.datasets import make_linear_programs
+from sklearn_implicit.lp import make_linear_programs
 
 SMALL = dict(n_constraints=4, n_variables=7, nnz=12)
 

@@ -8,7 +8,8 @@ import numpy as np
 from scipy.optimize import linprog, minimize
 from sklearn.utils import check_random_state
 
-from ._base import cache_path
+from .._cache import cache_path
+from ._container import LinearPrograms
 
 __all__ = ["make_linear_programs"]
 
@@ -166,8 +167,6 @@ def make_linear_programs(
     >>> len(X), y.shape
     (5, (5, 6))
     """
-    from ..lp._container import LinearPrograms
-
     for name, value, low in (
         ("n_samples", n_samples, 1),
         ("n_constraints", n_constraints, 1),

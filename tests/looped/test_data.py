@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sklearn_implicit.datasets import make_pointer_chasing
+from sklearn_implicit.looped import make_pointer_chasing
 
 
 def roots_by_following(parents):

@@ -153,7 +153,7 @@ def make_blurred_images(
     """
     import torch
 
-    from ..imaging._physics import BlurFFT, blur_kernel
+    from ._physics import BlurFFT, blur_kernel
 
     if isinstance(n_samples, bool) or not isinstance(n_samples, Integral) or n_samples < 1:
         raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")

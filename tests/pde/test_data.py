@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from sklearn_implicit.datasets import make_navier_stokes
-from sklearn_implicit.datasets._navier_stokes import solve_steady_vorticity, steady_residual
+from sklearn_implicit.pde import make_navier_stokes
+from sklearn_implicit.pde._data import solve_steady_vorticity, steady_residual
 
 
 def test_kolmogorov_mode_analytic():
@@ -44,7 +44,7 @@ def test_make_navier_stokes_invalid():
 def test_batched_newton_matches_scipy_newton_krylov():
     # Two independent solvers (batched Newton-GMRES, SciPy's newton_krylov) agree
     # on moderately nonlinear problems where the steady state is unique.
-    from sklearn_implicit.datasets._navier_stokes import _forcing, _newton_krylov_batch
+    from sklearn_implicit.pde._data import _forcing, _newton_krylov_batch
 
     rng = np.random.RandomState(3)
     G = np.stack([_forcing(rng, 16, 2, 3, 0.5) for _ in range(3)])

@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from sklearn_implicit.datasets import make_blurred_images
-from sklearn_implicit.datasets._images import IMAGE_SOURCES, _package_file, load_source_image
-from sklearn_implicit.imaging import BlurFFT, blur_kernel
+from sklearn_implicit.imaging import BlurFFT, blur_kernel, make_blurred_images
+from sklearn_implicit.imaging._data import IMAGE_SOURCES, _package_file, load_source_image
 
 
 def test_shapes_and_determinism():
