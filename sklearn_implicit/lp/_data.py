@@ -8,7 +8,7 @@ import numpy as np
 from scipy.optimize import linprog, minimize
 from sklearn.utils import check_random_state
 
-from .._cache import cache_path
+from .._cache import cache_path, load_cache, save_cache
 from ._container import LinearPrograms
 
 __all__ = ["make_linear_programs"]
@@ -96,6 +96,22 @@ def _generate(n_samples, m, n, nnz, p_equality, target, rng):
         keep.append((A, b, c, lower, upper, is_eq, y))
     info["n_dropped"] = info["n_infeasible"] + info["n_unbounded"] + info["n_failed"]
     return keep, info
+
+
+def _read(data):
+    """``(X, y, info)`` from an open cache entry written by :func:`make_linear_programs`."""
+    X = LinearPrograms._from_padded(
+        data["A"],
+        data["b"],
+        data["eq"],
+        data["c"],
+        data["lower"],
+        data["upper"],
+        data["m"],
+        data["n"],
+    )
+    info = {k[5:]: int(data[k]) for k in data.files if k.startswith("info_")}
+    return X, data["y"], info
 
 
 def make_linear_programs(
@@ -197,20 +213,9 @@ def make_linear_programs(
     }
     use_cache = cache and isinstance(random_state, Integral)
     path = cache_path("linear_programs", params, data_home) if use_cache else None
-    if path is not None and path.exists():
-        with np.load(path) as data:
-            X = LinearPrograms._from_padded(
-                data["A"],
-                data["b"],
-                data["eq"],
-                data["c"],
-                data["lower"],
-                data["upper"],
-                data["m"],
-                data["n"],
-            )
-            y = data["y"]
-            info = {k[5:]: int(data[k]) for k in data.files if k.startswith("info_")}
+    cached = load_cache(path, _read) if path is not None else None
+    if cached is not None:
+        X, y, info = cached
     else:
         rng = check_random_state(random_state)
         keep, info = _generate(
@@ -219,9 +224,8 @@ def make_linear_programs(
         A, b, c, lower, upper, is_eq, y = (np.stack(col) for col in zip(*keep, strict=True))
         X = LinearPrograms(A, b, c, lower, upper, is_eq)
         if path is not None:
-            tmp = path.with_name(path.name + ".tmp.npz")
-            np.savez_compressed(
-                tmp,
+            save_cache(
+                path,
                 A=X._A,
                 b=X._b,
                 eq=X._eq,
@@ -233,7 +237,6 @@ def make_linear_programs(
                 y=y,
                 **{f"info_{k}": v for k, v in info.items()},
             )
-            tmp.replace(path)
     if return_info:
         return X, y, info
     return X, y

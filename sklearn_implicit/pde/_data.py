@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
 
-from .._cache import cache_path
+from .._cache import cache_path, load_cache, save_cache
 from ._physics import solve_steady_batch
 
 __all__ = ["make_navier_stokes"]
@@ -111,16 +111,20 @@ def make_navier_stokes(
     )
     use_cache = cache and isinstance(random_state, (int, np.integer))
     path = cache_path("navier_stokes", params, data_home) if use_cache else None
-    if path is not None and path.exists():
-        with np.load(path) as f:
-            return Bunch(
+    if path is not None:
+        data = load_cache(
+            path,
+            lambda f: Bunch(
                 X=f["X"],
                 y=f["y"],
                 residual=f["residual"],
                 n_dropped=int(f["n_dropped"]),
                 resolution=int(resolution),
                 viscosity=float(viscosity),
-            )
+            ),
+        )
+        if data is not None:
+            return data
     rng = check_random_state(random_state)
     n = int(resolution)
     Xs, ys, res = [], [], []
@@ -156,5 +160,5 @@ def make_navier_stokes(
         viscosity=float(viscosity),
     )
     if path is not None:
-        np.savez(path, X=data.X, y=data.y, residual=data.residual, n_dropped=n_dropped)
+        save_cache(path, X=data.X, y=data.y, residual=data.residual, n_dropped=n_dropped)
     return data

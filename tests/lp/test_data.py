@@ -78,3 +78,19 @@ def test_bad_arguments(kwargs):
     args = {"n_samples": 2, "cache": False, **kwargs}
     with pytest.raises(ValueError):
         make_linear_programs(args.pop("n_samples"), **args)
+
+
+def test_corrupt_cache_is_regenerated_with_a_warning(tmp_path):
+    X1, y1, info1 = make_linear_programs(
+        4, **SMALL, data_home=tmp_path, return_info=True, random_state=2
+    )
+    (path,) = tmp_path.glob("*.npz")
+    path.write_bytes(path.read_bytes()[:100])  # truncated
+    with pytest.warns(UserWarning, match=path.name):
+        X2, y2, info2 = make_linear_programs(
+            4, **SMALL, data_home=tmp_path, return_info=True, random_state=2
+        )
+    np.testing.assert_array_equal(X1.to_flat(), X2.to_flat())
+    np.testing.assert_array_equal(y1, y2)
+    assert info1 == info2
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]

@@ -1,5 +1,7 @@
 """make_navier_stokes: converged steady states, determinism, cache, nonlinearity."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -38,3 +40,33 @@ def test_batched_newton_is_nonlinear():
     stokes = np.real(np.fft.ifft2(g_hat / (data.viscosity * k2))).reshape(4, -1)
     rel = np.linalg.norm(data.y - stokes, axis=1) / np.linalg.norm(data.y, axis=1)
     assert np.all(rel > 0.1)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_corrupt_cache_is_regenerated_with_a_warning(tmp_path, damage):
+    kwargs = dict(resolution=16, data_home=tmp_path, random_state=0)
+    ref = make_navier_stokes(3, **kwargs)
+    (path,) = tmp_path.glob("*.npz")
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2] if damage == "truncated" else b"\x00garbage" * 64)
+    with pytest.warns(UserWarning, match=path.name):
+        again = make_navier_stokes(3, **kwargs)
+    np.testing.assert_array_equal(again.X, ref.X)
+    np.testing.assert_array_equal(again.y, ref.y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the entry was rewritten whole
+        np.testing.assert_array_equal(make_navier_stokes(3, **kwargs).y, ref.y)
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def test_interrupted_cache_write_leaves_no_file(tmp_path, monkeypatch):
+    from sklearn_implicit import _cache
+
+    def interrupted(file, **arrays):
+        file.write(b"PK\x03\x04 partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_cache.np, "savez_compressed", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        make_navier_stokes(2, resolution=16, data_home=tmp_path, random_state=0)
+    assert list(tmp_path.iterdir()) == []
