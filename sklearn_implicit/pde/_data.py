@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.utils import Bunch, check_random_state
+from sklearn.utils import check_random_state
 
 from .._cache import cache_path, load_cache, save_cache
 from ._physics import solve_steady_batch
@@ -36,6 +36,7 @@ def make_navier_stokes(
     tol=1e-8,
     cache=True,
     data_home=None,
+    return_info=False,
     random_state=None,
 ):
     """Forcing -> steady vorticity pairs of the 2-D incompressible Navier–Stokes equations.
@@ -70,27 +71,36 @@ def make_navier_stokes(
         Relative steady residual required to keep a sample.
     cache : bool, default=True
         Read/write the result under :func:`get_data_home` (int seeds only).
-    data_home : str, optional
-        Cache folder.
-    random_state : int, RandomState instance or None
+    data_home : str or path-like, optional
+        Cache folder (default: :func:`~sklearn_implicit.datasets.get_data_home`).
+    return_info : bool, default=False
+        Also return a dict of the solver's diagnostics: ``residual`` (ndarray
+        of shape (n_samples,), the final relative steady residual of each
+        sample), ``n_dropped`` (draws whose solve did not converge), and the
+        ``resolution`` and ``viscosity`` of the data.
+    random_state : int, RandomState instance or None, default=None
         Seed.
 
     Returns
     -------
-    data : Bunch
-        ``X`` (n_samples, resolution * resolution): curl of the forcing,
-        flattened row-major (rows are y, columns x);
-        ``y`` (n_samples, resolution * resolution): steady vorticity;
-        ``residual`` (n_samples,): final relative residual of each kept sample;
-        ``n_dropped``: solves that did not converge; ``resolution``,
-        ``viscosity``.
+    X : ndarray of shape (n_samples, resolution * resolution)
+        Curl of the forcing, flattened row-major (rows are y, columns x).
+    y : ndarray of shape (n_samples, resolution * resolution)
+        Steady vorticity, flattened the same way.
+    info : dict
+        Only when ``return_info`` is True.
 
     Examples
     --------
     >>> from sklearn_implicit.datasets import make_navier_stokes
-    >>> data = make_navier_stokes(3, resolution=16, cache=False, random_state=0)
-    >>> data.X.shape, data.y.shape, bool((data.residual < 1e-8).all())
-    ((3, 256), (3, 256), True)
+    >>> X, y = make_navier_stokes(3, resolution=16, cache=False, random_state=0)
+    >>> X.shape, y.shape
+    ((3, 256), (3, 256))
+    >>> X, y, info = make_navier_stokes(
+    ...     3, resolution=16, cache=False, return_info=True, random_state=0
+    ... )
+    >>> info["residual"].shape, bool((info["residual"] < 1e-8).all())
+    ((3,), True)
     """
     if int(n_samples) < 1 or int(resolution) < 8:
         raise ValueError(
@@ -112,19 +122,9 @@ def make_navier_stokes(
     use_cache = cache and isinstance(random_state, (int, np.integer))
     path = cache_path("navier_stokes", params, data_home) if use_cache else None
     if path is not None:
-        data = load_cache(
-            path,
-            lambda f: Bunch(
-                X=f["X"],
-                y=f["y"],
-                residual=f["residual"],
-                n_dropped=int(f["n_dropped"]),
-                resolution=int(resolution),
-                viscosity=float(viscosity),
-            ),
-        )
-        if data is not None:
-            return data
+        cached = load_cache(path, lambda f: (f["X"], f["y"], f["residual"], int(f["n_dropped"])))
+        if cached is not None:
+            return _output(*cached, resolution, viscosity, return_info)
     rng = check_random_state(random_state)
     n = int(resolution)
     Xs, ys, res = [], [], []
@@ -151,14 +151,20 @@ def make_navier_stokes(
             Xs.append(g.ravel())
             ys.append(w.ravel())
             res.append(r)
-    data = Bunch(
-        X=np.asarray(Xs),
-        y=np.asarray(ys),
-        residual=np.asarray(res),
-        n_dropped=n_dropped,
-        resolution=n,
-        viscosity=float(viscosity),
-    )
+    X, y, residual = np.asarray(Xs), np.asarray(ys), np.asarray(res)
     if path is not None:
-        save_cache(path, X=data.X, y=data.y, residual=data.residual, n_dropped=n_dropped)
-    return data
+        save_cache(path, X=X, y=y, residual=residual, n_dropped=n_dropped)
+    return _output(X, y, residual, n_dropped, resolution, viscosity, return_info)
+
+
+def _output(X, y, residual, n_dropped, resolution, viscosity, return_info):
+    """``(X, y)``, or ``(X, y, info)`` with the solver's diagnostics."""
+    if not return_info:
+        return X, y
+    info = {
+        "residual": residual,
+        "n_dropped": int(n_dropped),
+        "resolution": int(resolution),
+        "viscosity": float(viscosity),
+    }
+    return X, y, info
