@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from numbers import Integral
+import os
+from numbers import Integral, Real
 
 import numpy as np
 from scipy.optimize import linprog, minimize
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from .._cache import cache_path, load_cache, save_cache
 from ._container import LinearPrograms
@@ -114,6 +116,21 @@ def _read(data):
     return X, data["y"], info
 
 
+@validate_params(
+    {
+        "n_samples": [Interval(Integral, 1, None, closed="left")],
+        "n_constraints": [Interval(Integral, 1, None, closed="left")],
+        "n_variables": [Interval(Integral, 1, None, closed="left")],
+        "nnz": [Interval(Integral, 0, None, closed="left")],
+        "p_equality": [Interval(Real, 0, 1, closed="both")],
+        "target": [StrOptions({"highs", "min_norm"})],
+        "cache": ["boolean"],
+        "data_home": [str, os.PathLike, None],
+        "return_info": ["boolean"],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_linear_programs(
     n_samples=100,
     *,
@@ -183,23 +200,11 @@ def make_linear_programs(
     >>> len(X), y.shape
     (5, (5, 6))
     """
-    for name, value, low in (
-        ("n_samples", n_samples, 1),
-        ("n_constraints", n_constraints, 1),
-        ("n_variables", n_variables, 1),
-        ("nnz", nnz, 0),
-    ):
-        if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
     if nnz > n_constraints * n_variables:
         raise ValueError(
             f"nnz={nnz} exceeds the {n_constraints * n_variables} entries of a "
             f"{n_constraints} x {n_variables} matrix."
         )
-    if not 0.0 <= p_equality <= 1.0:
-        raise ValueError(f"p_equality must be in [0, 1], got {p_equality!r}.")
-    if target not in ("highs", "min_norm"):
-        raise ValueError(f"target must be 'highs' or 'min_norm', got {target!r}.")
 
     params = {
         "n_samples": int(n_samples),

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
+from numbers import Integral, Real
+
 import numpy as np
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, validate_params
 
 from .._cache import cache_path, load_cache, save_cache
 from ._physics import solve_steady_batch
 
 __all__ = ["make_navier_stokes"]
+
+#: Largest ``|kx|, |ky|`` of the random forcing modes.
+_RANDOM_MODE_MAX = 3
 
 
 def _forcing(rng, n, kolmogorov_k, n_modes, amplitude):
@@ -17,7 +24,7 @@ def _forcing(rng, n, kolmogorov_k, n_modes, amplitude):
     X, Y = np.meshgrid(x, x, indexing="xy")
     g = kolmogorov_k * np.cos(kolmogorov_k * Y) * (1.0 + 0.5 * rng.uniform(-1, 1))
     for _ in range(n_modes):
-        kx, ky = rng.randint(-3, 4, size=2)
+        kx, ky = rng.randint(-_RANDOM_MODE_MAX, _RANDOM_MODE_MAX + 1, size=2)
         if kx == 0 and ky == 0:
             continue
         a, b = rng.normal(scale=0.5, size=2)
@@ -25,6 +32,32 @@ def _forcing(rng, n, kolmogorov_k, n_modes, amplitude):
     return amplitude * g
 
 
+def _min_resolution(kolmogorov_k):
+    """Smallest grid that resolves every forcing mode: ``3 * max(kolmogorov_k, 3)``.
+
+    The solver keeps the modes with ``|kx|, |ky| <= resolution // 3`` (2/3
+    dealiasing); a forcing mode beyond that cut-off can never be balanced, so
+    no solve would converge.
+    """
+    return 3 * max(int(kolmogorov_k), _RANDOM_MODE_MAX)
+
+
+@validate_params(
+    {
+        "n_samples": [Interval(Integral, 1, None, closed="left")],
+        "resolution": [Interval(Integral, 1, None, closed="left")],
+        "viscosity": [Interval(Real, 0, None, closed="neither")],
+        "amplitude": [Interval(Real, 0, None, closed="neither")],
+        "kolmogorov_k": [Interval(Integral, 1, None, closed="left")],
+        "n_random_modes": [Interval(Integral, 0, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="neither")],
+        "cache": ["boolean"],
+        "data_home": [str, os.PathLike, None],
+        "return_info": ["boolean"],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_navier_stokes(
     n_samples=100,
     *,
@@ -57,18 +90,21 @@ def make_navier_stokes(
     n_samples : int, default=100
         Samples to return.
     resolution : int, default=32
-        Grid points per side.
+        Grid points per side; at least ``3 * max(kolmogorov_k, 3)`` (12 with
+        the default forcing), so that every forcing mode lies inside the 2/3
+        dealiasing cut-off ``resolution // 3`` (a forcing mode outside it can
+        never be balanced; the forcing is not altered to fit a coarse grid).
     viscosity : float, default=0.1
-        ``nu``; smaller values give steeper, more nonlinear steady states
-        (and slower or failing solves).
+        ``nu`` (positive, finite); smaller values give steeper, more
+        nonlinear steady states (and slower or failing solves).
     amplitude : float, default=1.0
-        Scale of the forcing.
+        Scale of the forcing (positive, finite).
     kolmogorov_k : int, default=4
-        Wavenumber of the shear mode.
+        Wavenumber of the shear mode (at least 1).
     n_random_modes : int, default=4
         Random low modes added per sample.
     tol : float, default=1e-8
-        Relative steady residual required to keep a sample.
+        Relative steady residual required to keep a sample (positive, finite).
     cache : bool, default=True
         Read/write the result under :func:`get_data_home` (int seeds only).
     data_home : str or path-like, optional
@@ -102,12 +138,13 @@ def make_navier_stokes(
     >>> info["residual"].shape, bool((info["residual"] < 1e-8).all())
     ((3,), True)
     """
-    if int(n_samples) < 1 or int(resolution) < 8:
+    if resolution < _min_resolution(kolmogorov_k):
         raise ValueError(
-            f"n_samples must be >= 1 and resolution >= 8, got {n_samples!r} and {resolution!r}."
+            f"resolution={resolution} cannot resolve the forcing: its modes reach "
+            f"|k| = {max(kolmogorov_k, _RANDOM_MODE_MAX)}, beyond the 2/3 dealiasing cut-off "
+            f"resolution // 3 = {resolution // 3}; use resolution >= "
+            f"{_min_resolution(kolmogorov_k)} (3 * max(kolmogorov_k, {_RANDOM_MODE_MAX}))."
         )
-    if not viscosity > 0:
-        raise ValueError(f"viscosity must be positive, got {viscosity!r}.")
     params = dict(
         n_samples=int(n_samples),
         resolution=int(resolution),

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 from scipy.optimize import linprog
+from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_implicit.lp import make_linear_programs
 
@@ -94,3 +95,23 @@ def test_corrupt_cache_is_regenerated_with_a_warning(tmp_path):
     np.testing.assert_array_equal(y1, y2)
     assert info1 == info2
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"p_equality": "a"},  # was an unclear TypeError from a comparison
+        {"p_equality": np.nan},
+        {"n_samples": 2.5},
+        {"n_constraints": "4"},
+        {"nnz": -1},
+        {"cache": "no"},
+        {"data_home": 3},
+    ],
+    ids=lambda kw: "-".join(f"{k}={v!r}" for k, v in kw.items()),
+)
+def test_invalid_arguments_are_refused(kwargs):
+    (name,) = kwargs
+    args = {"n_samples": 2, **SMALL, "cache": False, **kwargs}
+    with pytest.raises(InvalidParameterError, match=f"'{name}' parameter"):
+        make_linear_programs(args.pop("n_samples"), **args)

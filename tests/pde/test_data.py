@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_implicit.pde import make_navier_stokes
 from sklearn_implicit.pde._physics import steady_residual
@@ -37,9 +38,74 @@ def test_returns_X_y_by_default_and_info_behind_a_flag():
     assert set(info) == {"residual", "n_dropped", "resolution", "viscosity"}
 
 
-def test_make_navier_stokes_invalid():
-    with pytest.raises(ValueError):
-        make_navier_stokes(2, viscosity=0.0, cache=False)
+@pytest.fixture
+def no_solve(monkeypatch):
+    """Fail the test if the solver runs: invalid arguments must be refused before it."""
+    from sklearn_implicit.pde import _data
+
+    def solve(*args, **kwargs):
+        raise AssertionError("the solver ran on invalid arguments")
+
+    monkeypatch.setattr(_data, "solve_steady_batch", solve)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"viscosity": np.inf},  # was a RuntimeError after seconds of solving
+        {"viscosity": np.nan},
+        {"viscosity": 0.0},
+        {"amplitude": np.nan},  # was a RuntimeError after seconds of solving
+        {"amplitude": np.inf},
+        {"amplitude": 0.0},
+        {"tol": -1},  # was a RuntimeError after seconds of solving
+        {"tol": 0.0},
+        {"tol": np.inf},
+        {"n_samples": "3"},  # was an unrelated TypeError
+        {"n_samples": 2.5},  # returned 4 samples
+        {"n_samples": 0},
+        {"resolution": 16.0},
+        {"kolmogorov_k": 0},
+        {"n_random_modes": -1},
+        {"cache": "no"},
+        {"return_info": 1},
+    ],
+    ids=lambda kw: "-".join(f"{k}={v!r}" for k, v in kw.items()),
+)
+def test_invalid_arguments_are_refused_up_front(kwargs, no_solve):
+    # An InvalidParameterError (a ValueError) naming the parameter, before any solve.
+    (name,) = kwargs
+    args = {"n_samples": 2, "resolution": 16, "cache": False, **kwargs}
+    with pytest.raises(InvalidParameterError, match=f"'{name}' parameter"):
+        make_navier_stokes(args.pop("n_samples"), **args)
+
+
+@pytest.mark.parametrize("kolmogorov_k", [1, 4, 5])
+def test_documented_minimum_resolution_works(kolmogorov_k):
+    # resolution >= 3 * max(kolmogorov_k, 3): every forcing mode is inside the 2/3 cut-off.
+    # The old documented minimum, 8, never converged with the default forcing (k = 4).
+    resolution = 3 * max(kolmogorov_k, 3)
+    X, y, info = make_navier_stokes(
+        3,
+        resolution=resolution,
+        kolmogorov_k=kolmogorov_k,
+        cache=False,
+        return_info=True,
+        random_state=0,
+    )
+    assert X.shape == y.shape == (3, resolution**2)
+    assert np.all(info["residual"] < 1e-8)
+    for xi, wi in zip(X, y):
+        g, w = xi.reshape(resolution, resolution), wi.reshape(resolution, resolution)
+        assert steady_residual(w, g, 0.1) < 1e-8
+
+
+@pytest.mark.parametrize("resolution, kolmogorov_k", [(8, 4), (11, 4), (14, 5), (8, 1)])
+def test_resolution_below_the_dealiasing_minimum_is_refused(resolution, kolmogorov_k, no_solve):
+    # Was a RuntimeError after every draw failed to converge (resolution=8 with the defaults).
+    minimum = 3 * max(kolmogorov_k, 3)
+    with pytest.raises(ValueError, match=f"resolution >= {minimum}"):
+        make_navier_stokes(2, resolution=resolution, kolmogorov_k=kolmogorov_k, cache=False)
 
 
 def test_batched_newton_is_nonlinear():
