@@ -86,22 +86,23 @@ def main(argv=None):
     t_start = time.perf_counter()
 
     t0 = time.perf_counter()
-    data = make_navier_stokes(
+    X, y, info = make_navier_stokes(
         cfg["n_train"] + cfg["n_test"],
         resolution=cfg["resolution"],
         viscosity=cfg["viscosity"],
+        return_info=True,
         random_state=args.seed,
     )
     t_data = time.perf_counter() - t0
     n = cfg["n_train"]
-    X_train, y_train = data.X[:n], data.y[:n]
-    X_test, y_test = data.X[n:], data.y[n:]
+    X_train, y_train = X[:n], y[:n]
+    X_test, y_test = X[n:], y[n:]
     print(f"config: {cfg}")
-    stokes = relative_l2_error(y_test, _stokes(X_test, data.viscosity, cfg["resolution"]))
+    stokes = relative_l2_error(y_test, _stokes(X_test, info["viscosity"], cfg["resolution"]))
     print(
-        f"data: {data.X.shape[0]} steady states {cfg['resolution']}x{cfg['resolution']}, "
-        f"nu={data.viscosity}, max residual {data.residual.max():.1e}, "
-        f"{data.n_dropped} unconverged draws dropped, {t_data:.0f} s"
+        f"data: {X.shape[0]} steady states {cfg['resolution']}x{cfg['resolution']}, "
+        f"nu={info['viscosity']}, max residual {info['residual'].max():.1e}, "
+        f"{info['n_dropped']} unconverged draws dropped, {t_data:.0f} s"
     )
     print(f"reference: the linear (Stokes) solution has test rel. L2 error {stokes:.4f}")
 

@@ -39,10 +39,10 @@ from sklearn_implicit.pde import FNORegressor, relative_l2_error
 
 warnings.simplefilter("ignore", ConvergenceWarning)
 torch.set_num_threads(1)  # small batched matrix products: one CPU thread is fastest
-data = make_navier_stokes(300, resolution=32, viscosity=0.2, random_state=0)
-X_train, y_train = data.X[:240], data.y[:240]
-X_test, y_test = data.X[240:], data.y[240:]
-print(X_train.shape, y_train.shape, f"largest residual {data.residual.max():.1e}")
+X, y, info = make_navier_stokes(300, resolution=32, viscosity=0.2, return_info=True, random_state=0)
+X_train, y_train = X[:240], y[:240]
+X_test, y_test = X[240:], y[240:]
+print(X_train.shape, y_train.shape, f"largest residual {info['residual'].max():.1e}")
 
 # %%
 # Fit the explicit and the implicit FNO

@@ -9,6 +9,7 @@ applies the same denoiser once. Data come from
 with :func:`peak_signal_noise_ratio`.
 """
 
+from ._data import make_blurred_images
 from ._estimator import DeblurRegressor, peak_signal_noise_ratio
 from ._operators import PnPOperator, ResidualDenoiser
 from ._physics import BlurFFT, blur_kernel, gaussian_kernel, motion_kernel
@@ -20,6 +21,7 @@ __all__ = [
     "ResidualDenoiser",
     "blur_kernel",
     "gaussian_kernel",
+    "make_blurred_images",
     "motion_kernel",
     "peak_signal_noise_ratio",
 ]

@@ -38,8 +38,8 @@ def run(*, quick: bool = True, seed: int = 0, output: str | None = None) -> dict
 
     from sklearn.exceptions import ConvergenceWarning
 
-    from ..datasets import make_blurred_images
     from . import DeblurRegressor, peak_signal_noise_ratio
+    from ._data import make_blurred_images
 
     start = time.perf_counter()
     n_train, n_test, epochs, T = (192, 32, 5, 15) if quick else (256, 64, 6, 30)

@@ -10,6 +10,7 @@ explicit baseline :class:`UntiedTransformerClassifier`. :func:`levenshtein` and
 where deeper instances need more loops.
 """
 
+from ._data import make_pointer_chasing
 from ._estimator import (
     LoopedTransformerClassifier,
     TokenCrossEntropy,
@@ -28,6 +29,7 @@ __all__ = [
     "UntiedTransformerClassifier",
     "levenshtein",
     "levenshtein_rows",
+    "make_pointer_chasing",
     "sample_recurrence",
     "sequence_accuracy",
     "token_accuracy",

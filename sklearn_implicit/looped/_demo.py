@@ -31,7 +31,7 @@ def training_mixture(n_per_level, *, n_nodes=32, levels=(2, 4, 8, 16, 32), rando
     -------
     X, y : ndarray of shape (n_per_level * len(levels), n_nodes)
     """
-    from ..datasets import make_pointer_chasing
+    from ._data import make_pointer_chasing
 
     parts = [
         make_pointer_chasing(
@@ -75,8 +75,8 @@ def run(*, quick: bool = True, seed: int = 0, output: str | None = None) -> dict
 
 
 def _run(*, quick, seed, output):
-    from ..datasets import make_pointer_chasing
     from . import LoopedTransformerClassifier, UntiedTransformerClassifier, token_accuracy
+    from ._data import make_pointer_chasing
 
     start = time.perf_counter()
     # Chains up to the longest the sequence holds, so that the test set needs

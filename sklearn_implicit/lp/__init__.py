@@ -8,7 +8,14 @@ solution; :func:`lp_relative_error` is the paper's error metric and
 """
 
 from ._container import LinearPrograms
+from ._data import make_linear_programs
 from ._estimator import ExplicitLPGNNRegressor, LPGNNRegressor
 from ._metrics import lp_relative_error
 
-__all__ = ["ExplicitLPGNNRegressor", "LPGNNRegressor", "LinearPrograms", "lp_relative_error"]
+__all__ = [
+    "ExplicitLPGNNRegressor",
+    "LPGNNRegressor",
+    "LinearPrograms",
+    "lp_relative_error",
+    "make_linear_programs",
+]

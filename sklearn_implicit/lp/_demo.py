@@ -36,8 +36,8 @@ def run(*, quick: bool = True, seed: int = 0, output: str | None = None) -> dict
 
 
 def _run(*, quick, seed, output):
-    from ..datasets import make_linear_programs
     from . import ExplicitLPGNNRegressor, LPGNNRegressor, lp_relative_error
+    from ._data import make_linear_programs
 
     start = time.perf_counter()
     n_train, n_test, epochs = (200, 100, 60) if quick else (600, 200, 200)

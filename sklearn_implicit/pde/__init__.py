@@ -8,6 +8,7 @@ width. Data come from :func:`sklearn_implicit.datasets.make_navier_stokes`;
 quality is measured with :func:`relative_l2_error`.
 """
 
+from ._data import make_navier_stokes
 from ._estimator import FNORegressor, RelativeL2Loss, relative_l2_error
 from ._operators import FourierOperator, GridLifting, Pointwise, PointwiseProjection
 from ._spectral import SpectralConv2d
@@ -20,5 +21,6 @@ __all__ = [
     "PointwiseProjection",
     "RelativeL2Loss",
     "SpectralConv2d",
+    "make_navier_stokes",
     "relative_l2_error",
 ]

@@ -49,14 +49,16 @@ def _run(*, quick, seed, output):
 
     from sklearn.exceptions import ConvergenceWarning
 
-    from ..datasets import make_navier_stokes
     from . import FNORegressor, relative_l2_error
+    from ._data import make_navier_stokes
 
     start = time.perf_counter()
     n_train, n_test, width, epochs, T = (240, 60, 16, 20, 20) if quick else (400, 100, 32, 30, 30)
-    data = make_navier_stokes(n_train + n_test, viscosity=0.2, random_state=seed)
-    X_train, y_train = data.X[:n_train], data.y[:n_train]
-    X_test, y_test = data.X[n_train:], data.y[n_train:]
+    X, y, info = make_navier_stokes(
+        n_train + n_test, viscosity=0.2, return_info=True, random_state=seed
+    )
+    X_train, y_train = X[:n_train], y[:n_train]
+    X_test, y_test = X[n_train:], y[n_train:]
     common = dict(
         width=width,
         modes=8,
@@ -77,7 +79,7 @@ def _run(*, quick, seed, output):
         lips = implicit.lipschitz_curve(X_test[:8], n_iter=T, random_state=seed).lipschitz
     print(
         f"Navier-Stokes demo: {n_train} train / {n_test} test steady states, 32x32, nu=0.2 "
-        f"(max residual {data.residual.max():.1e})"
+        f"(max residual {info['residual'].max():.1e})"
     )
     print(f"{'model':<14} {'params':>8} {'test rel. L2':>13}")
     print(f"{'explicit FNO':<14} {explicit.n_parameters_:>8} {e_exp:>13.4f}")

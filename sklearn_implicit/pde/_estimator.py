@@ -144,12 +144,12 @@ class FNORegressor(RegressorMixin, BaseImplicitEstimator):
     --------
     >>> from sklearn_implicit.datasets import make_navier_stokes
     >>> from sklearn_implicit.pde import FNORegressor, relative_l2_error
-    >>> data = make_navier_stokes(16, resolution=16, cache=False, random_state=0)
+    >>> X, y = make_navier_stokes(16, resolution=16, cache=False, random_state=0)
     >>> est = FNORegressor(width=8, modes=4, n_iter=6, max_epochs=2, random_state=0)
-    >>> est = est.fit(data.X, data.y)
-    >>> est.predict(data.X[:2], n_iter=3).shape
+    >>> est = est.fit(X, y)
+    >>> est.predict(X[:2], n_iter=3).shape
     (2, 256)
-    >>> err = relative_l2_error(data.y, est.predict(data.X, n_iter=6))  # est.score(X, y): R^2
+    >>> err = relative_l2_error(y, est.predict(X, n_iter=6))  # est.score(X, y): R^2
     """
 
     _parameter_constraints: dict = {

@@ -26,8 +26,7 @@ TINY = dict(width=8, modes=4, n_iter=6, max_epochs=2, batch_size=8, random_state
 
 @pytest.fixture(scope="module")
 def data():
-    d = make_navier_stokes(16, resolution=16, cache=False, random_state=0)
-    return d.X, d.y
+    return make_navier_stokes(16, resolution=16, cache=False, random_state=0)
 
 
 @settings(max_examples=15, deadline=None)

@@ -5,18 +5,13 @@ from __future__ import annotations
 from numbers import Integral
 
 import numpy as np
-from sklearn.utils import check_random_state
+from sklearn.utils import check_random_state, check_scalar
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 __all__ = ["make_pointer_chasing"]
 
 #: Token of padded positions (in ``X`` and ``y``) when sequence lengths vary.
 PAD = -1
-
-
-def _check_int(name, value, low):
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
-    return int(value)
 
 
 def _one(rng, m, min_hops, n_hops):
@@ -87,6 +82,19 @@ def _contrast_root(rng, parent, root):
 _EDITS = {"node": _contrast, "root": _contrast_root}
 
 
+@validate_params(
+    {
+        "n_samples": [Interval(Integral, 1, None, closed="left")],
+        "n_nodes": [Interval(Integral, 1, None, closed="left"), tuple, list],
+        "n_hops": [Interval(Integral, 1, None, closed="left")],
+        "min_hops": [Interval(Integral, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "return_depth": ["boolean"],
+        "return_pairs": ["boolean"],
+        "pair_edit": [StrOptions(set(_EDITS))],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_pointer_chasing(
     n_samples=1000,
     *,
@@ -171,22 +179,19 @@ def make_pointer_chasing(
     >>> bool((y[0] == y[0][X[0]]).all())  # the root of a node is its parent's root
     True
     """
-    n_samples = _check_int("n_samples", n_samples, 1)
-    if pair_edit not in _EDITS:
-        raise ValueError(f"pair_edit must be 'node' or 'root', got {pair_edit!r}.")
     if isinstance(n_nodes, (tuple, list)):
         if len(n_nodes) != 2:
             raise ValueError(f"n_nodes must be an int or a (low, high) pair, got {n_nodes!r}.")
-        low = _check_int("n_nodes[0]", n_nodes[0], 1)
-        high = _check_int("n_nodes[1]", n_nodes[1], low)
+        low = check_scalar(n_nodes[0], "n_nodes[0]", Integral, min_val=1)
+        high = check_scalar(n_nodes[1], "n_nodes[1]", Integral, min_val=low)
     else:
-        low = high = _check_int("n_nodes", n_nodes, 1)
+        low = high = n_nodes
     if return_pairs and low < 2:
         raise ValueError(
             f"Contrast pairs need sequences of at least 2 nodes, got n_nodes={n_nodes!r}."
         )
-    min_hops = _check_int("min_hops", min_hops, 0)
-    n_hops = _check_int("n_hops", n_hops, max(min_hops, 1))
+    if n_hops < min_hops:
+        raise ValueError(f"n_hops={n_hops} must be >= min_hops={min_hops}.")
     rng = check_random_state(random_state)
     X = np.full((n_samples, high), PAD, dtype=np.int64)
     y = np.full((n_samples, high), PAD, dtype=np.int64)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sklearn_implicit.datasets import make_pointer_chasing
+from sklearn_implicit.looped import make_pointer_chasing
 
 
 def roots_by_following(parents):
@@ -68,6 +68,10 @@ def test_variable_lengths_are_padded():
         {"min_hops": -1},
         {"return_pairs": True, "n_nodes": 1},
         {"return_pairs": True, "pair_edit": "leaf"},
+        {"n_samples": 2.5},
+        {"n_samples": "3"},
+        {"n_hops": 3, "min_hops": 4},
+        {"return_depth": "yes"},
     ],
 )
 def test_bad_arguments(kwargs):
@@ -124,3 +128,10 @@ def test_root_edit_on_a_single_chain_splits_it():
     assert ((X != Xp).sum(axis=1) == 1).all()
     for i in range(5):
         assert len(set(yp[i])) == 2 and (roots_by_following(Xp[i]) == yp[i]).all()
+
+
+def test_bad_n_nodes_pair_entries():
+    with pytest.raises(TypeError, match=r"n_nodes\[0\]"):
+        make_pointer_chasing(3, n_nodes=(2.5, 6))
+    with pytest.raises(ValueError, match=r"n_nodes\[1\]"):
+        make_pointer_chasing(3, n_nodes=(6, 5))

@@ -7,6 +7,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 __all__ = ["IMAGE_SOURCES", "load_source_image", "make_blurred_images"]
 
@@ -94,6 +95,18 @@ def load_source_image(name):
     return img
 
 
+@validate_params(
+    {
+        "n_samples": [Interval(Integral, 1, None, closed="left")],
+        "size": [Interval(Integral, 4, None, closed="left")],
+        "kernel": [StrOptions({"motion", "gaussian"}), "array-like"],
+        "kernel_size": [Interval(Integral, 1, None, closed="left")],
+        "noise": [Interval(Real, 0, None, closed="left")],
+        "subset": [StrOptions(set(IMAGE_SOURCES))],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_blurred_images(
     n_samples=100,
     *,
@@ -125,13 +138,15 @@ def make_blurred_images(
     n_samples : int, default=100
         Number of crops.
     size : int, default=32
-        Side of the square crops.
+        Side of the square crops (at least 4, at most the side of the
+        smallest source photograph).
     kernel : {"motion", "gaussian"} or array-like, default="motion"
         Blur kernel (see :func:`~sklearn_implicit.imaging.blur_kernel`).
     kernel_size : int, default=9
-        Side of a named kernel.
+        Side of a named kernel (odd).
     noise : float, default=0.03
-        Standard deviation of the additive Gaussian noise (images in [0, 1]).
+        Standard deviation of the additive Gaussian noise (images in [0, 1];
+        non-negative and finite).
     subset : {"train", "test"}, default="train"
         Which source photographs to crop.
     random_state : int, RandomState instance or None, default=None
@@ -153,16 +168,8 @@ def make_blurred_images(
     """
     import torch
 
-    from ..imaging._physics import BlurFFT, blur_kernel
+    from ._physics import BlurFFT, blur_kernel
 
-    if isinstance(n_samples, bool) or not isinstance(n_samples, Integral) or n_samples < 1:
-        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
-    if isinstance(size, bool) or not isinstance(size, Integral) or size < 4:
-        raise ValueError(f"size must be an integer >= 4, got {size!r}.")
-    if not (isinstance(noise, Real) and noise >= 0):
-        raise ValueError(f"noise must be a non-negative number, got {noise!r}.")
-    if subset not in IMAGE_SOURCES:
-        raise ValueError(f"subset must be 'train' or 'test', got {subset!r}.")
     rng = check_random_state(random_state)
     names = sorted(IMAGE_SOURCES[subset])
     images = [load_source_image(n) for n in names]

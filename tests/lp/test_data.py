@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 from scipy.optimize import linprog
+from sklearn.utils._param_validation import InvalidParameterError
 
-from sklearn_implicit.datasets import make_linear_programs
+from sklearn_implicit.lp import make_linear_programs
 
 SMALL = dict(n_constraints=4, n_variables=7, nnz=12)
 
@@ -77,4 +78,40 @@ def test_min_norm_targets_optimal_and_not_longer():
 def test_bad_arguments(kwargs):
     args = {"n_samples": 2, "cache": False, **kwargs}
     with pytest.raises(ValueError):
+        make_linear_programs(args.pop("n_samples"), **args)
+
+
+def test_corrupt_cache_is_regenerated_with_a_warning(tmp_path):
+    X1, y1, info1 = make_linear_programs(
+        4, **SMALL, data_home=tmp_path, return_info=True, random_state=2
+    )
+    (path,) = tmp_path.glob("*.npz")
+    path.write_bytes(path.read_bytes()[:100])  # truncated
+    with pytest.warns(UserWarning, match=path.name):
+        X2, y2, info2 = make_linear_programs(
+            4, **SMALL, data_home=tmp_path, return_info=True, random_state=2
+        )
+    np.testing.assert_array_equal(X1.to_flat(), X2.to_flat())
+    np.testing.assert_array_equal(y1, y2)
+    assert info1 == info2
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"p_equality": "a"},  # was an unclear TypeError from a comparison
+        {"p_equality": np.nan},
+        {"n_samples": 2.5},
+        {"n_constraints": "4"},
+        {"nnz": -1},
+        {"cache": "no"},
+        {"data_home": 3},
+    ],
+    ids=lambda kw: "-".join(f"{k}={v!r}" for k, v in kw.items()),
+)
+def test_invalid_arguments_are_refused(kwargs):
+    (name,) = kwargs
+    args = {"n_samples": 2, **SMALL, "cache": False, **kwargs}
+    with pytest.raises(InvalidParameterError, match=f"'{name}' parameter"):
         make_linear_programs(args.pop("n_samples"), **args)

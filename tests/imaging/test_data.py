@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 import torch
+from sklearn.utils._param_validation import InvalidParameterError
 
-from sklearn_implicit.datasets import make_blurred_images
-from sklearn_implicit.datasets._images import IMAGE_SOURCES, _package_file, load_source_image
-from sklearn_implicit.imaging import BlurFFT, blur_kernel
+from sklearn_implicit.imaging import BlurFFT, blur_kernel, make_blurred_images
+from sklearn_implicit.imaging._data import IMAGE_SOURCES, _package_file, load_source_image
 
 
 def test_shapes_and_determinism():
@@ -64,3 +64,30 @@ def test_bad_arguments():
         make_blurred_images(0)
     with pytest.raises(ValueError, match="noise"):
         make_blurred_images(2, noise=-1.0)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"noise": np.inf},  # returned inf data
+        {"noise": np.nan},
+        {"n_samples": 2.5},
+        {"size": "16"},
+        {"kernel": "box"},
+        {"kernel_size": 0},
+        {"subset": None},
+    ],
+    ids=lambda kw: "-".join(f"{k}={v!r}" for k, v in kw.items()),
+)
+def test_invalid_arguments_are_refused(kwargs):
+    (name,) = kwargs
+    args = {"n_samples": 2, "size": 16, **kwargs}
+    with pytest.raises(InvalidParameterError, match=f"'{name}' parameter"):
+        make_blurred_images(args.pop("n_samples"), **args)
+
+
+def test_numpy_integer_arguments():
+    X, y = make_blurred_images(np.int64(3), size=np.int32(16), random_state=np.int64(0))
+    X0, y0 = make_blurred_images(3, size=16, random_state=0)
+    np.testing.assert_array_equal(X, X0)
+    np.testing.assert_array_equal(y, y0)

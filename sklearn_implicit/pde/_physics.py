@@ -1,14 +1,19 @@
-"""Steady 2-D incompressible Navier–Stokes: forcing -> vorticity, by a pseudo-spectral solver."""
+"""Steady 2-D incompressible Navier–Stokes physics: a pseudo-spectral steady vorticity solver.
+
+The vorticity equation ``(u . grad) w = nu lap(w) + g`` on the 2*pi-periodic
+grid, discretised with Fourier modes (2/3 dealiasing) and solved by Newton–Krylov:
+:func:`solve_steady_vorticity` (one field, SciPy's ``newton_krylov``; the reference)
+and :func:`solve_steady_batch` (many fields at once, a batched Newton–GMRES; what
+:func:`~sklearn_implicit.pde.make_navier_stokes` uses). :func:`steady_residual`
+measures how well a field solves the equation.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 from scipy import fft as sp_fft
-from sklearn.utils import Bunch, check_random_state
 
-from ._base import cache_path
-
-__all__ = ["make_navier_stokes", "steady_residual", "solve_steady_vorticity"]
+__all__ = ["solve_steady_batch", "solve_steady_vorticity", "steady_residual"]
 
 
 class _Spectral:
@@ -284,12 +289,41 @@ def solve_steady_vorticity(g, nu, *, tol=1e-8, max_iter=200, w0=None):
     return w, steady_residual(w, g, nu)
 
 
-def _solve_batch(G, nu, tol, steps=(0.25, 0.5, 0.75, 1.0)):
+def solve_steady_batch(G, nu, tol, steps=(0.25, 0.5, 0.75, 1.0)):
     """Batched Newton–GMRES from the Stokes solution; continuation in the forcing for failures.
 
     Newton from the Stokes solution can miss the steady state of a strongly
     nonlinear problem; solving for ``s * g`` with ``s`` increasing, each from the
     previous solution, reaches it far more often.
+
+    Parameters
+    ----------
+    G : ndarray of shape (n_fields, n, n)
+        Curls of the forcings.
+    nu : float
+        Viscosity.
+    tol : float
+        Target relative residual (see :func:`steady_residual`).
+    steps : tuple of float, default=(0.25, 0.5, 0.75, 1.0)
+        Forcing scales of the continuation.
+
+    Returns
+    -------
+    W : ndarray of shape (n_fields, n, n)
+        Steady vorticities.
+    R : ndarray of shape (n_fields,)
+        Final relative residuals (``inf`` where the iterate is not finite);
+        fields with ``R > tol`` did not converge.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_implicit.pde._physics import solve_steady_batch, steady_residual
+    >>> y = np.linspace(0, 2 * np.pi, 16, endpoint=False)
+    >>> G = np.stack([np.tile(np.cos(k * y)[:, None], (1, 16)) for k in (1, 2)])
+    >>> W, R = solve_steady_batch(G, 0.1, 1e-8)
+    >>> W.shape, bool((R < 1e-8).all()), steady_residual(W[1], G[1], 0.1) < 1e-8
+    ((2, 16, 16), True, True)
     """
     W, R = _newton_krylov_batch(G, nu, tol=tol)
     bad = np.flatnonzero(~(R <= tol))
@@ -299,152 +333,3 @@ def _solve_batch(G, nu, tol, steps=(0.25, 0.5, 0.75, 1.0)):
             w, r = _newton_krylov_batch(s * G[bad], nu, tol=tol, w0=w)
         W[bad], R[bad] = w, r
     return W, R
-
-
-def _forcing(rng, n, kolmogorov_k, n_modes, amplitude):
-    """Curl of a Kolmogorov shear forcing plus random low Fourier modes (zero mean)."""
-    x = np.linspace(0, 2 * np.pi, n, endpoint=False)
-    X, Y = np.meshgrid(x, x, indexing="xy")
-    g = kolmogorov_k * np.cos(kolmogorov_k * Y) * (1.0 + 0.5 * rng.uniform(-1, 1))
-    for _ in range(n_modes):
-        kx, ky = rng.randint(-3, 4, size=2)
-        if kx == 0 and ky == 0:
-            continue
-        a, b = rng.normal(scale=0.5, size=2)
-        g += a * np.cos(kx * X + ky * Y) + b * np.sin(kx * X + ky * Y)
-    return amplitude * g
-
-
-def make_navier_stokes(
-    n_samples=100,
-    *,
-    resolution=32,
-    viscosity=0.1,
-    amplitude=1.0,
-    kolmogorov_k=4,
-    n_random_modes=4,
-    tol=1e-8,
-    cache=True,
-    data_home=None,
-    random_state=None,
-):
-    """Forcing -> steady vorticity pairs of the 2-D incompressible Navier–Stokes equations.
-
-    Each sample draws a forcing whose curl ``g`` is a Kolmogorov shear mode
-    ``k cos(k y)`` (random strength) plus ``n_random_modes`` random Fourier
-    modes with ``|kx|, |ky| <= 3``, and solves the steady vorticity equation
-    ``(u . grad) w = nu lap(w) + g`` on the 2*pi-periodic grid with a
-    pseudo-spectral discretisation (2/3 dealiasing) by a damped Newton–GMRES
-    iteration run on all samples at once (exact Jacobian-vector products of
-    the advection; continuation in the forcing strength for the draws where
-    the direct solve fails). About 10 s per 100 samples at 32 x 32 on 2 cores.
-    Samples whose solve does not reach ``tol`` are dropped and counted, and
-    replaced by new draws until ``n_samples`` are kept.
-
-    Parameters
-    ----------
-    n_samples : int, default=100
-        Samples to return.
-    resolution : int, default=32
-        Grid points per side.
-    viscosity : float, default=0.1
-        ``nu``; smaller values give steeper, more nonlinear steady states
-        (and slower or failing solves).
-    amplitude : float, default=1.0
-        Scale of the forcing.
-    kolmogorov_k : int, default=4
-        Wavenumber of the shear mode.
-    n_random_modes : int, default=4
-        Random low modes added per sample.
-    tol : float, default=1e-8
-        Relative steady residual required to keep a sample.
-    cache : bool, default=True
-        Read/write the result under :func:`get_data_home` (int seeds only).
-    data_home : str, optional
-        Cache folder.
-    random_state : int, RandomState instance or None
-        Seed.
-
-    Returns
-    -------
-    data : Bunch
-        ``X`` (n_samples, resolution * resolution): curl of the forcing,
-        flattened row-major (rows are y, columns x);
-        ``y`` (n_samples, resolution * resolution): steady vorticity;
-        ``residual`` (n_samples,): final relative residual of each kept sample;
-        ``n_dropped``: solves that did not converge; ``resolution``,
-        ``viscosity``.
-
-    Examples
-    --------
-    >>> from sklearn_implicit.datasets import make_navier_stokes
-    >>> data = make_navier_stokes(3, resolution=16, cache=False, random_state=0)
-    >>> data.X.shape, data.y.shape, bool((data.residual < 1e-8).all())
-    ((3, 256), (3, 256), True)
-    """
-    if int(n_samples) < 1 or int(resolution) < 8:
-        raise ValueError(
-            f"n_samples must be >= 1 and resolution >= 8, got {n_samples!r} and {resolution!r}."
-        )
-    if not viscosity > 0:
-        raise ValueError(f"viscosity must be positive, got {viscosity!r}.")
-    params = dict(
-        n_samples=int(n_samples),
-        resolution=int(resolution),
-        viscosity=float(viscosity),
-        amplitude=float(amplitude),
-        kolmogorov_k=int(kolmogorov_k),
-        n_random_modes=int(n_random_modes),
-        tol=float(tol),
-        random_state=random_state,
-        solver="newton-gmres-batch",
-    )
-    use_cache = cache and isinstance(random_state, (int, np.integer))
-    path = cache_path("navier_stokes", params, data_home) if use_cache else None
-    if path is not None and path.exists():
-        with np.load(path) as f:
-            return Bunch(
-                X=f["X"],
-                y=f["y"],
-                residual=f["residual"],
-                n_dropped=int(f["n_dropped"]),
-                resolution=int(resolution),
-                viscosity=float(viscosity),
-            )
-    rng = check_random_state(random_state)
-    n = int(resolution)
-    Xs, ys, res = [], [], []
-    n_dropped = 0
-    max_draws = 20 * int(n_samples) + 20
-    draws = 0
-    while len(Xs) < n_samples:
-        if draws >= max_draws:
-            raise RuntimeError(
-                f"Only {len(Xs)} of {n_samples} steady states converged after {draws} draws; "
-                "raise the viscosity or lower the forcing amplitude."
-            )
-        # Draw a little more than needed (about 10% of solves fail), solve as a batch.
-        m = min(int(np.ceil(1.15 * (n_samples - len(Xs)))) + 2, max_draws - draws)
-        G = np.stack([_forcing(rng, n, kolmogorov_k, n_random_modes, amplitude) for _ in range(m)])
-        draws += m
-        W, R = _solve_batch(G, float(viscosity), float(tol))
-        for g, w, r in zip(G, W, R):
-            if len(Xs) == n_samples:
-                break
-            if not r <= tol:
-                n_dropped += 1
-                continue
-            Xs.append(g.ravel())
-            ys.append(w.ravel())
-            res.append(r)
-    data = Bunch(
-        X=np.asarray(Xs),
-        y=np.asarray(ys),
-        residual=np.asarray(res),
-        n_dropped=n_dropped,
-        resolution=n,
-        viscosity=float(viscosity),
-    )
-    if path is not None:
-        np.savez(path, X=data.X, y=data.y, residual=data.residual, n_dropped=n_dropped)
-    return data

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from numbers import Integral
+import os
+from numbers import Integral, Real
 
 import numpy as np
 from scipy.optimize import linprog, minimize
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from ._base import cache_path
+from .._cache import cache_path, load_cache, save_cache
+from ._container import LinearPrograms
 
 __all__ = ["make_linear_programs"]
 
@@ -97,6 +100,37 @@ def _generate(n_samples, m, n, nnz, p_equality, target, rng):
     return keep, info
 
 
+def _read(data):
+    """``(X, y, info)`` from an open cache entry written by :func:`make_linear_programs`."""
+    X = LinearPrograms._from_padded(
+        data["A"],
+        data["b"],
+        data["eq"],
+        data["c"],
+        data["lower"],
+        data["upper"],
+        data["m"],
+        data["n"],
+    )
+    info = {k[5:]: int(data[k]) for k in data.files if k.startswith("info_")}
+    return X, data["y"], info
+
+
+@validate_params(
+    {
+        "n_samples": [Interval(Integral, 1, None, closed="left")],
+        "n_constraints": [Interval(Integral, 1, None, closed="left")],
+        "n_variables": [Interval(Integral, 1, None, closed="left")],
+        "nnz": [Interval(Integral, 0, None, closed="left")],
+        "p_equality": [Interval(Real, 0, 1, closed="both")],
+        "target": [StrOptions({"highs", "min_norm"})],
+        "cache": ["boolean"],
+        "data_home": [str, os.PathLike, None],
+        "return_info": ["boolean"],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_linear_programs(
     n_samples=100,
     *,
@@ -166,25 +200,11 @@ def make_linear_programs(
     >>> len(X), y.shape
     (5, (5, 6))
     """
-    from ..lp._container import LinearPrograms
-
-    for name, value, low in (
-        ("n_samples", n_samples, 1),
-        ("n_constraints", n_constraints, 1),
-        ("n_variables", n_variables, 1),
-        ("nnz", nnz, 0),
-    ):
-        if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
     if nnz > n_constraints * n_variables:
         raise ValueError(
             f"nnz={nnz} exceeds the {n_constraints * n_variables} entries of a "
             f"{n_constraints} x {n_variables} matrix."
         )
-    if not 0.0 <= p_equality <= 1.0:
-        raise ValueError(f"p_equality must be in [0, 1], got {p_equality!r}.")
-    if target not in ("highs", "min_norm"):
-        raise ValueError(f"target must be 'highs' or 'min_norm', got {target!r}.")
 
     params = {
         "n_samples": int(n_samples),
@@ -198,20 +218,9 @@ def make_linear_programs(
     }
     use_cache = cache and isinstance(random_state, Integral)
     path = cache_path("linear_programs", params, data_home) if use_cache else None
-    if path is not None and path.exists():
-        with np.load(path) as data:
-            X = LinearPrograms._from_padded(
-                data["A"],
-                data["b"],
-                data["eq"],
-                data["c"],
-                data["lower"],
-                data["upper"],
-                data["m"],
-                data["n"],
-            )
-            y = data["y"]
-            info = {k[5:]: int(data[k]) for k in data.files if k.startswith("info_")}
+    cached = load_cache(path, _read) if path is not None else None
+    if cached is not None:
+        X, y, info = cached
     else:
         rng = check_random_state(random_state)
         keep, info = _generate(
@@ -220,9 +229,8 @@ def make_linear_programs(
         A, b, c, lower, upper, is_eq, y = (np.stack(col) for col in zip(*keep, strict=True))
         X = LinearPrograms(A, b, c, lower, upper, is_eq)
         if path is not None:
-            tmp = path.with_name(path.name + ".tmp.npz")
-            np.savez_compressed(
-                tmp,
+            save_cache(
+                path,
                 A=X._A,
                 b=X._b,
                 eq=X._eq,
@@ -234,7 +242,6 @@ def make_linear_programs(
                 y=y,
                 **{f"info_{k}": v for k, v in info.items()},
             )
-            tmp.replace(path)
     if return_info:
         return X, y, info
     return X, y
