@@ -10,8 +10,13 @@ operator next, and which candidate iterate that evaluation gives. The driver
   and flagged as diverged, instead of returning NaN;
 - ``callback(k, z_k)`` sees the accepted iterate of every step exactly once;
 - the residual is computed only when it is needed (early stopping, a trace,
-  or the last step), and no step synchronises with the device unless early
+  or the last step), and no step synchronises with a GPU unless early
   stopping asks whether every sample is done.
+
+A fixed-budget solve with no callback and no trace (``predict(X, n_iter=t)``)
+runs the plain loop and checks finiteness once at the end; only if some
+sample diverged is the solve run again with per-sample bookkeeping (no
+callback exists that could see a step twice).
 """
 
 from __future__ import annotations
@@ -84,12 +89,29 @@ class _Tracker:
         self.converged = torch.zeros(n, dtype=torch.bool, device=device)
         self.diverged = torch.zeros(n, dtype=torch.bool, device=device)
         self.trace: list[torch.Tensor] = []
+        #: While True, every sample has accepted every step so far (``n_steps`` is
+        #: ``k_uniform`` for all); the per-sample tensors are filled in lazily.
+        self.uniform = not (self.tol > 0 or self.track)
+        self.k_uniform = 0
+
+    def _materialize(self):
+        if self.uniform:
+            self.n_steps.fill_(self.k_uniform)
+            self.uniform = False
 
     def needs_residual(self, k):
         return self.tol > 0 or self.track or k == self.max_iter
 
     def step(self, k, z_new, res):
         """Offer the candidate of step ``k``; return True when every sample is done."""
+        if res is None and self.uniform and z_new.device.type == "cpu":
+            # Every sample still active: one reduction decides (no per-row work
+            # and, on the CPU, no costly synchronisation).
+            if bool(torch.isfinite(z_new).all()):
+                self.z = z_new
+                self.k_uniform = k
+                return False
+        self._materialize()
         if res is not None:
             # A non-finite entry makes its row's norm inf or NaN: checking the
             # (n_samples,) residual is enough.
@@ -115,6 +137,7 @@ class _Tracker:
         return False
 
     def info(self, **extra) -> SolverInfo:
+        self._materialize()
         converged = self.converged
         if self.tol == 0:
             # With no early stop, "converged" means an exact fixed point was hit.
@@ -171,6 +194,11 @@ def iterate(rule, f, z0, *, max_iter, tol, track=False, callback=None):
     max_iter = int(max_iter)
     if max_iter < 0:
         raise ValueError(f"max_iter must be >= 0, got {max_iter}.")
+    if tol == 0 and not track and callback is None and max_iter > 0:
+        out = _plain(rule, f, z0, max_iter)
+        if out is not None:
+            return out
+        # Some sample diverged: solve again with per-sample bookkeeping.
     tracker = _Tracker(z0, max_iter=max_iter, tol=tol, track=track, solver=rule.name)
     state = rule.init(z0)
     for k in range(1, max_iter + 1):
@@ -183,3 +211,30 @@ def iterate(rule, f, z0, *, max_iter, tol, track=False, callback=None):
             break
         state = rule.advance(state, point, fz, tracker.z, tracker.active)
     return tracker.z, tracker.info(**rule.extra(state))
+
+
+def _plain(rule, f, z0, max_iter):
+    """The fixed-budget loop with no bookkeeping; None when an iterate is non-finite."""
+    state = rule.init(z0)
+    active = torch.ones(z0.shape[0], dtype=torch.bool, device=z0.device)
+    for k in range(1, max_iter + 1):
+        point, fz = rule.evaluate(f, state)
+        z = rule.candidate(state, point, fz)
+        if k < max_iter:
+            state = rule.advance(state, point, fz, z, active)
+    res = residual_norm(fz, point)
+    if not bool(torch.isfinite(res).all()):
+        return None
+    n = z0.shape[0]
+    info = SolverInfo(
+        n_steps=np.full(n, max_iter),
+        residual=res.detach().cpu().numpy(),
+        converged=(res == 0).cpu().numpy(),
+        diverged=np.zeros(n, dtype=bool),
+        residual_trace=np.zeros((0, n)),
+        max_iter=max_iter,
+        tol=0.0,
+        solver=rule.name,
+        extra=rule.extra(state),
+    )
+    return z, info
