@@ -20,6 +20,8 @@ from sklearn_implicit.pde import (
     FNORegressor,
     FourierLayer,
     FourierOperator,
+    GridLifting,
+    PointwiseProjection,
     RelativeL2Loss,
     SpectralConv2d,
     fourier_layers,
@@ -105,6 +107,23 @@ def test_operator_injection_and_explicit_layers_ignore_input():
     assert all(isinstance(layer, FourierLayer) and not layer.inject for layer in layers)
     torch.testing.assert_close(layers[0](z, u), layers[0](z, torch.zeros_like(u)))
     assert layers[0].init_state(z) is z  # the explicit stack starts from the lifted input
+
+
+@pytest.mark.parametrize("device, dtype", [("cpu", torch.float64), ("meta", torch.float32)])
+def test_parts_follow_the_input_device_and_dtype(device, dtype):
+    # Nothing inside forward is built on a fixed device or dtype (the grid, the DFT bases).
+    lift = GridLifting(2, 8, (8, 8), torch.zeros(2, 1, 1), torch.ones(2, 1, 1))
+    G = FourierOperator(4, 3, grid_shape=(8, 8))
+    proj = PointwiseProjection(4, 6)
+    for part in (lift, G, proj):
+        part.to(device=device, dtype=dtype)
+    x = torch.ones(3, 2 * 64, device=device, dtype=dtype)
+    u = lift(x)
+    z = G(torch.zeros(3, 4, 8, 8, device=device, dtype=dtype), u)
+    y = proj(z)
+    for t in (u, z, y):
+        assert t.device.type == device and t.dtype == dtype
+    assert y.shape == (3, 64)
 
 
 def test_explicit_and_implicit_layers_share_their_initial_draws():
