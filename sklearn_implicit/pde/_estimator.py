@@ -58,8 +58,9 @@ class FNORegressor(RegressorMixin, BaseImplicitEstimator):
     another band, or ``directions=GaussianDirections()`` for random fields.
     ``eps`` is the norm of the perturbation in the units of ``X``: the
     forcing fields of :func:`~sklearn_implicit.datasets.make_navier_stokes`
-    have norms of order 10, and ``eps=0.1`` (the paper's scale) suits them;
-    the generic default ``1e-3`` measures closer to the float32 round-off.
+    have norms of order 100 on a 32 x 32 grid, and ``eps=0.1`` (this
+    estimator's default before the Lipschitz options were shared) suits
+    them; the shared default ``1e-3`` comes closer to float32 round-off.
 
     Parameters
     ----------
