@@ -147,6 +147,7 @@ def main(argv=None):
     curve = implicit.lipschitz_curve(
         X_test[: cfg["n_lipschitz"]],
         n_iter=cfg["t_max"],
+        eps=0.1,
         n_directions=4,
         reduce="max",
         random_state=args.seed,

@@ -96,7 +96,7 @@ fig.tight_layout()
 # page).
 T = 20
 error_by_iter = [relative_l2_error(y_test, p) for p in implicit.staged_predict(X_test, n_iter=T)]
-curve = implicit.lipschitz_curve(X_test[:8], n_iter=T, random_state=0)
+curve = implicit.lipschitz_curve(X_test[:8], n_iter=T, eps=0.1, random_state=0)
 t = np.arange(1, T + 1)
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
 ax1.semilogy(t, error_by_iter, marker="o", label="implicit FNO")

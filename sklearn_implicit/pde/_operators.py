@@ -1,4 +1,4 @@
-"""Fourier-layer operators of the implicit and explicit FNO, with their lifting and projection."""
+"""Parts of the implicit and explicit FNO: Fourier layers, the operator, lifting and projection."""
 
 from __future__ import annotations
 
@@ -8,7 +8,14 @@ from torch.nn import functional as F
 
 from ._spectral import SpectralConv2d
 
-__all__ = ["FourierOperator", "GridLifting", "Pointwise", "PointwiseProjection"]
+__all__ = [
+    "FourierLayer",
+    "FourierOperator",
+    "GridLifting",
+    "Pointwise",
+    "PointwiseProjection",
+    "fourier_layers",
+]
 
 
 class Pointwise(nn.Module):
@@ -32,21 +39,68 @@ class Pointwise(nn.Module):
         return out.reshape(b, -1, H, W)
 
 
-class FourierOperator(nn.Module):
-    """``G(z, u)``: a stack of Fourier layers, with or without input injection.
+class FourierLayer(nn.Module):
+    """One Fourier layer ``z <- GELU(K z + W z [+ u])``, with the operator signature ``(z, u)``.
 
-    Each layer maps ``z <- GELU(K z + W z + u_l)``: ``K`` a
-    :class:`SpectralConv2d` on the lowest ``modes`` frequencies, ``W`` a
-    pointwise (1 x 1) linear map, ``u_l`` the input injected into layer
-    ``l``. With ``injection=True`` this is the implicit FNO's operator,
-    iterated to its fixed point ``z* = G(z*, u)``; ``u`` has
-    ``n_layers * width`` channels, one injected field per layer (the
-    injection ``V_l Q(f)`` of a pointwise-linear lifting ``Q`` is itself a
-    pointwise-linear lifting, so :class:`GridLifting` produces the ``u_l``
-    directly and the iteration does not recompute them). With
-    ``injection=False`` the layers are the explicit FNO: ``G`` ignores ``z``
-    and maps ``u`` (``width`` channels) through the untied stack once
-    (``z = layers(u)``), so one application is the answer.
+    ``K`` is a :class:`SpectralConv2d` on the lowest frequencies and ``W`` a
+    pointwise (1 x 1) linear map. With ``inject=True`` the input ``u`` (one
+    lifted field of ``width`` channels) is added before the activation, as
+    in the implicit FNO's operator; with ``inject=False`` the layer ignores
+    ``u``, as a layer of the explicit FNO, whose stack starts from the lifted
+    input (:meth:`init_state` returns ``u``).
+
+    Parameters
+    ----------
+    spectral : SpectralConv2d
+        ``K``.
+    pointwise : Pointwise
+        ``W``.
+    inject : bool, default=False
+        Add ``u`` before the activation.
+    """
+
+    def __init__(self, spectral, pointwise, *, inject=False):
+        super().__init__()
+        self.spectral = spectral
+        self.pointwise = pointwise
+        self.inject = bool(inject)
+
+    def init_state(self, u):
+        """Starting state of an explicit stack: the lifted input itself."""
+        return u
+
+    def forward(self, z, u):
+        v = self.spectral(z) + self.pointwise(z)
+        if self.inject:
+            v = v + u
+        return F.gelu(v)
+
+
+def fourier_layers(width, modes, n_layers, *, inject=False):
+    """``n_layers`` independent :class:`FourierLayer` of ``width`` channels.
+
+    The spectral convolutions are initialised first, then the pointwise
+    maps, so that a seed gives the implicit and the explicit FNO the same
+    layers.
+    """
+    spectral = [SpectralConv2d(width, width, modes) for _ in range(n_layers)]
+    pointwise = [Pointwise(width, width) for _ in range(n_layers)]
+    return [FourierLayer(k, w, inject=inject) for k, w in zip(spectral, pointwise)]
+
+
+class FourierOperator(nn.Module):
+    """``G(z, u)``: the implicit FNO's operator, a stack of Fourier layers with input injection.
+
+    Each layer maps ``z <- GELU(K z + W z + u_l)`` (:class:`FourierLayer`):
+    ``K`` a :class:`SpectralConv2d` on the lowest ``modes`` frequencies,
+    ``W`` a pointwise (1 x 1) linear map, ``u_l`` the input injected into
+    layer ``l``. ``u`` has ``n_layers * width`` channels, one injected field
+    per layer (the injection ``V_l Q(f)`` of a pointwise-linear lifting ``Q``
+    is itself a pointwise-linear lifting, so :class:`GridLifting` produces the
+    ``u_l`` directly and the iteration does not recompute them). The
+    estimator iterates ``G`` to its fixed point ``z* = G(z*, u)``; the
+    explicit FNO is the same layers untied and without injection
+    (:func:`fourier_layers` in a :class:`~sklearn_implicit.FixedDepthModule`).
 
     Parameters
     ----------
@@ -56,8 +110,6 @@ class FourierOperator(nn.Module):
         Fourier modes per axis kept by each spectral convolution.
     n_layers : int, default=2
         Fourier layers in one application of ``G``.
-    injection : bool, default=True
-        Implicit (iterate ``z`` with ``u`` injected) or explicit (map ``u``).
     grid_shape : tuple of int, optional
         ``(H, W)``; sets ``state_shape = (width, H, W)``.
 
@@ -71,24 +123,17 @@ class FourierOperator(nn.Module):
     (torch.Size([2, 8, 16, 16]), (8, 16, 16))
     """
 
-    def __init__(self, width, modes, n_layers=2, *, injection=True, grid_shape=None):
+    def __init__(self, width, modes, n_layers=2, *, grid_shape=None):
         super().__init__()
         self.width = int(width)
-        self.injection = bool(injection)
-        self.spectral = nn.ModuleList(SpectralConv2d(width, width, modes) for _ in range(n_layers))
-        self.pointwise = nn.ModuleList(Pointwise(width, width) for _ in range(n_layers))
+        self.layers = nn.ModuleList(fourier_layers(width, modes, n_layers, inject=True))
         if grid_shape is not None:
             self.state_shape = (self.width, *(int(s) for s in grid_shape))
 
     def forward(self, z, u):
-        h = z if self.injection else u
-        injected = u.split(self.width, dim=1) if self.injection else None
-        for i, (spec, pw) in enumerate(zip(self.spectral, self.pointwise)):
-            v = spec(h) + pw(h)
-            if self.injection:
-                v = v + injected[i]
-            h = F.gelu(v)
-        return h
+        for layer, u_l in zip(self.layers, u.split(self.width, dim=1)):
+            z = layer(z, u_l)
+        return z
 
 
 class GridLifting(nn.Module):
@@ -115,7 +160,7 @@ class GridLifting(nn.Module):
     def forward(self, x):
         x = x.reshape(x.shape[0], self.in_channels, *self.grid_shape)
         x = (x - self.shift) / self.scale
-        grid = self.grid.to(x.dtype).expand(x.shape[0], -1, -1, -1)
+        grid = self.grid.to(device=x.device, dtype=x.dtype).expand(x.shape[0], -1, -1, -1)
         return self.lift(torch.cat([x, grid], dim=1))
 
 

@@ -6,16 +6,25 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import r2_score
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
+from sklearn_implicit import FixedDepthModule, ImplicitModule
 from sklearn_implicit.datasets import make_navier_stokes
+from sklearn_implicit.display import IterationCurveDisplay
+from sklearn_implicit.lipschitz import FourierModes, GaussianDirections
 from sklearn_implicit.pde import (
     FNORegressor,
+    FourierLayer,
     FourierOperator,
+    GridLifting,
+    PointwiseProjection,
     RelativeL2Loss,
     SpectralConv2d,
+    fourier_layers,
     relative_l2_error,
 )
 
@@ -86,15 +95,44 @@ def test_spectral_conv_ignores_high_frequencies_and_gradcheck():
     assert torch.autograd.gradcheck(conv, (x,))
 
 
-def test_operator_injection_and_explicit_ignores_state():
+def test_operator_injection_and_explicit_layers_ignore_input():
     torch.manual_seed(0)
     z, u = torch.randn(2, 4, 8, 8), torch.randn(2, 8, 8, 8)
     implicit = FourierOperator(4, 3, grid_shape=(8, 8))
     assert not torch.allclose(implicit(z, u), implicit(torch.zeros_like(z), u))
-    explicit = FourierOperator(4, 3, injection=False)
-    u = u[:, :4]
-    torch.testing.assert_close(explicit(z, u), explicit(torch.zeros_like(z), u))
-    assert implicit.state_shape == (4, 8, 8) and not hasattr(explicit, "state_shape")
+    assert not torch.allclose(implicit(z, u), implicit(z, torch.zeros_like(u)))
+    assert implicit.state_shape == (4, 8, 8) and len(implicit.layers) == 2
+    layers = fourier_layers(4, 3, 2)
+    assert all(isinstance(layer, FourierLayer) and not layer.inject for layer in layers)
+    torch.testing.assert_close(layers[0](z, u), layers[0](z, torch.zeros_like(u)))
+    assert layers[0].init_state(z) is z  # the explicit stack starts from the lifted input
+
+
+@pytest.mark.parametrize("device, dtype", [("cpu", torch.float64), ("meta", torch.float32)])
+def test_parts_follow_the_input_device_and_dtype(device, dtype):
+    # Nothing inside forward is built on a fixed device or dtype (the grid, the DFT bases).
+    lift = GridLifting(2, 8, (8, 8), torch.zeros(2, 1, 1), torch.ones(2, 1, 1))
+    G = FourierOperator(4, 3, grid_shape=(8, 8))
+    proj = PointwiseProjection(4, 6)
+    for part in (lift, G, proj):
+        part.to(device=device, dtype=dtype)
+    x = torch.ones(3, 2 * 64, device=device, dtype=dtype)
+    u = lift(x)
+    z = G(torch.zeros(3, 4, 8, 8, device=device, dtype=dtype), u)
+    y = proj(z)
+    for t in (u, z, y):
+        assert t.device.type == device and t.dtype == dtype
+    assert y.shape == (3, 64)
+
+
+def test_explicit_and_implicit_layers_share_their_initial_draws():
+    torch.manual_seed(0)
+    tied = FourierOperator(4, 3, n_layers=2)
+    torch.manual_seed(0)
+    untied = fourier_layers(4, 3, 2)
+    for a, b in zip(tied.layers, untied):
+        torch.testing.assert_close(a.spectral.weight, b.spectral.weight)
+        torch.testing.assert_close(a.pointwise.weight, b.pointwise.weight)
 
 
 def test_relative_l2():
@@ -168,26 +206,77 @@ def test_pipeline_grid_search_and_clone(data):
     assert est.module_.backward.k == 3
 
 
-@pytest.mark.parametrize("directions", ["frequency", "random"])
-def test_lipschitz_curve(directions, data):
+def test_fit_predict_both_architectures(data):
     X, y = data
-    est = FNORegressor(**TINY).fit(X, y)
+    for arch, module_class in (("implicit", ImplicitModule), ("explicit", FixedDepthModule)):
+        est = FNORegressor(arch, **TINY).fit(X, y)
+        assert type(est.module_) is module_class
+        pred = est.predict(X[:4])
+        assert pred.shape == (4, 256) and np.isfinite(pred).all()
+        y_hat, info = est.solve(X[:4])
+        np.testing.assert_array_equal(y_hat, pred)
+        assert info.n_samples == 4
+    assert len(est.module_.layers) == TINY.get("n_layers", 2)
+
+
+@pytest.mark.parametrize("architecture", ["implicit", "explicit"])
+def test_staged_predict_matches_predict_at_every_budget(architecture, data):
+    X, y = data
+    est = FNORegressor(architecture, **TINY).fit(X, y)
+    staged = list(est.staged_predict(X[:5], n_iter=4))
+    assert len(staged) == 4
+    for t in range(1, 5):
+        np.testing.assert_allclose(
+            staged[t - 1], est.predict(X[:5], n_iter=t), rtol=1e-5, atol=1e-6
+        )
+
+
+def test_default_directions_are_the_papers_fourier_modes(data):
+    X, y = data
+    est = FNORegressor(**{**TINY, "max_epochs": 0}).fit(X, y)
+    strategy = est._default_directions()
+    assert isinstance(strategy, FourierModes)
+    assert strategy.shape == (1, 16, 16) and strategy.max_frequency == 4
+    X2 = np.hstack([X, -X])
+    est2 = FNORegressor(**{**TINY, "max_epochs": 0}, grid_shape=(8, 32)).fit(X2, y)
+    assert est2._default_directions().shape == (2, 8, 32)
+    assert est2._default_directions().max_frequency == 2
+
+
+@pytest.mark.parametrize("architecture", ["implicit", "explicit"])
+@pytest.mark.parametrize("directions", [None, GaussianDirections(), FourierModes(max_frequency=2)])
+def test_lipschitz_curve(architecture, directions, data):
+    X, y = data
+    est = FNORegressor(architecture, **TINY).fit(X, y)
     curve = est.lipschitz_curve(
-        X[:3], n_iter=4, n_directions=2, directions=directions, random_state=0
+        X[:3], n_iter=4, eps=0.1, n_directions=2, directions=directions, random_state=0
     )
     assert curve.lipschitz.shape == (4,) and curve.ratios.shape == (4, 6)
     assert curve.reduce == "max" and np.all(curve.lipschitz > 0)
+    assert curve.eps == pytest.approx(0.1)
     np.testing.assert_allclose(curve.lipschitz, curve.ratios.max(axis=1))
+    if architecture == "explicit":  # no budget: the same L at every t
+        np.testing.assert_allclose(curve.lipschitz, curve.lipschitz[0])
+
+
+def test_lipschitz_curve_default_is_reproducible_and_differs_from_gaussian(data):
+    X, y = data
+    est = FNORegressor(**TINY).fit(X, y)
+    a = est.lipschitz_curve(X[:3], n_iter=3, eps=0.1, random_state=0).lipschitz
+    b = est.lipschitz_curve(X[:3], n_iter=3, eps=0.1, random_state=0).lipschitz
+    np.testing.assert_array_equal(a, b)
+    c = est.lipschitz_curve(
+        X[:3], n_iter=3, eps=0.1, random_state=0, directions=GaussianDirections()
+    ).lipschitz
+    assert not np.allclose(a, c)
     with pytest.raises(ValueError, match="directions"):
-        est.lipschitz_curve(X[:2], n_iter=2, directions="diagonal")
-    with pytest.raises(ValueError, match="max_frequency"):
-        est.lipschitz_curve(X[:2], n_iter=2, max_frequency=0)
+        est.lipschitz_curve(X[:2], n_iter=2, directions="frequency")
 
 
 def test_frequency_perturbations_are_single_modes(data):
     X, y = data
     est = FNORegressor(**{**TINY, "max_epochs": 0}).fit(X, y)
-    Xp, norms = est._perturb(X[:2], 0.5, 3, np.random.RandomState(0))
+    Xp, norms = est._default_directions()(X[:2], 0.5, 3, np.random.RandomState(0))
     d = (Xp - np.tile(X[:2], (3, 1)).astype(np.float32)).reshape(6, 16, 16)
     np.testing.assert_allclose(np.linalg.norm(d.reshape(6, -1), axis=1), 0.5, rtol=1e-4)
     np.testing.assert_allclose(norms, 0.5)
@@ -195,3 +284,74 @@ def test_frequency_perturbations_are_single_modes(data):
         spectrum = np.abs(np.fft.fft2(di))
         assert spectrum[0, 0] < 1e-3 * spectrum.max()
         assert (spectrum > 1e-3 * spectrum.max()).sum() <= 2  # +k and -k
+
+
+@pytest.mark.parametrize("architecture", ["implicit", "explicit"])
+def test_regularity_report(architecture, data):
+    X, y = data
+    est = FNORegressor(architecture, **TINY).fit(X, y)
+    report = est.regularity_report(X[:3], n_directions=1, n_power_iter=3, random_state=0)
+    assert report.n_samples == 3
+    assert np.isfinite(report.lipschitz_y).all() and np.isfinite(report.z_norm).all()
+    if architecture == "implicit":
+        assert np.isfinite(report.mu).all() and (report.mu >= 0).all()
+    else:  # no single operator to linearise
+        assert np.isnan(report.mu).all()
+
+
+def test_diverging_operator_warns_and_stays_finite(data):
+    X, y = data
+    est = FNORegressor(**TINY).fit(X, y)
+    with torch.no_grad():
+        for layer in est.module_.operator.layers:
+            layer.pointwise.weight.mul_(1e3)
+    with pytest.warns(ConvergenceWarning, match="diverged"):
+        pred = est.predict(X[:3], n_iter=40)
+    assert np.isfinite(pred).all()
+
+
+@pytest.mark.parametrize(
+    "params, name",
+    [
+        ({"decoder__hidden": 64}, "decoder__hidden"),
+        ({"operator__width": 64}, "operator__width"),
+        ({"architecture": "explicit", "backward__k": 3}, "backward__k"),
+        ({"architecture": "explicit", "solver__m": 3}, "solver__m"),
+    ],
+)
+def test_unused_routed_parameters_are_refused(params, name, data):
+    X, y = data
+    est = FNORegressor(**{**TINY, **params})
+    with pytest.raises(ValueError, match=name):
+        est.fit(X, y)
+    assert not hasattr(est, "net_")
+
+
+@pytest.mark.parametrize("grid_shape", [(16.0, 16), (16.5, 16), (-16, -16), (0, 256), (True, 256)])
+def test_grid_shape_must_be_positive_integers(grid_shape, data):
+    X, y = data
+    with pytest.raises(ValueError, match="grid_shape must be a pair of positive integers"):
+        FNORegressor(**TINY, grid_shape=grid_shape).fit(X, y)
+    est = FNORegressor(**TINY, grid_shape=[np.int64(8), 32]).fit(X, y)
+    assert est.grid_shape_ == (8, 32)
+
+
+def test_score_name_labels_the_budget_curve(data):
+    X, y = data
+    est = FNORegressor(**TINY).fit(X, y)
+    assert FNORegressor.score_name == "$R^2$"
+    assert est.score(X, y) == pytest.approx(r2_score(y, est.predict(X)))
+    disp = IterationCurveDisplay.from_estimator(est, X[:4], y[:4], n_iter=[1, 2])
+    assert disp.score_name == "$R^2$"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_fit_and_predict(data):
+    X, y = data
+    est = FNORegressor(**TINY, device="cuda").fit(X, y)
+    assert str(next(est.module_.parameters()).device).startswith("cuda")
+    cpu = FNORegressor(**TINY, device="cpu").fit(X, y)
+    np.testing.assert_allclose(
+        est.predict(X[:3], n_iter=3), cpu.predict(X[:3], n_iter=3), atol=1e-3
+    )
+    assert est.lipschitz_curve(X[:2], n_iter=2, eps=0.1).lipschitz.shape == (2,)
