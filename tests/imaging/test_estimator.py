@@ -148,6 +148,11 @@ def test_explicit_architecture_is_the_denoiser_once(data):
         np.testing.assert_allclose(y_t, pred, atol=1e-6)
     _, info = base.solve(X[:3])
     assert info.converged.all()
+    # Diagnostics work through the module protocol: a flat curve, no single operator.
+    curve = base.lipschitz_curve(X[:2], n_iter=3, eps=1e-2, random_state=0)
+    assert np.ptp(curve.lipschitz) == 0 and np.isfinite(curve.lipschitz).all()
+    report = base.regularity_report(X[:2])
+    assert np.isnan(report.mu).all() and np.isfinite(report.lipschitz_y).all()
     assert base.score(X, y) == pytest.approx(peak_signal_noise_ratio(y, base.predict(X)))
 
 
