@@ -3,20 +3,22 @@
 The paper's imaging case: :class:`DeblurRegressor` predicts a sharp image as
 the fixed point of ``G(y, x) = H(data_step(y, x))`` with the known blur
 physics (:class:`BlurFFT`) and a learned residual CNN denoiser
-(:class:`ResidualDenoiser`); ``scheme="explicit"`` is the baseline that
-applies the same denoiser once. Data come from
+(:class:`ResidualDenoiser`); ``architecture="explicit"`` is the baseline that
+applies the same denoiser once (:class:`ObservationDenoiser`). Data come from
 :func:`sklearn_implicit.datasets.make_blurred_images`; quality is measured
 with :func:`peak_signal_noise_ratio`.
 """
 
 from ._data import make_blurred_images
-from ._estimator import DeblurRegressor, peak_signal_noise_ratio
-from ._operators import PnPOperator, ResidualDenoiser
+from ._estimator import DeblurRegressor
+from ._metrics import peak_signal_noise_ratio
+from ._operators import ObservationDenoiser, PnPOperator, ResidualDenoiser
 from ._physics import BlurFFT, blur_kernel, gaussian_kernel, motion_kernel
 
 __all__ = [
     "BlurFFT",
     "DeblurRegressor",
+    "ObservationDenoiser",
     "PnPOperator",
     "ResidualDenoiser",
     "blur_kernel",

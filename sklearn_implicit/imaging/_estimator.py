@@ -5,55 +5,21 @@ from __future__ import annotations
 import math
 from numbers import Integral, Real
 
-import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from .._estimator import BaseImplicitEstimator
-from ..backward import get_backward
-from ._operators import PnPOperator, ResidualDenoiser
+from .. import BaseImplicitEstimator, FixedDepthModule
+from .._params import doc_fragments
+from ..lipschitz import FourierModes
+from ._metrics import peak_signal_noise_ratio
+from ._operators import ObservationDenoiser, PnPOperator, ResidualDenoiser
 from ._physics import BlurFFT, blur_kernel
 
-__all__ = ["DeblurRegressor", "peak_signal_noise_ratio"]
+__all__ = ["DeblurRegressor"]
 
-_DEFAULT_STEP = {"pgd": 1.0, "hqs": 4.0, "explicit": 1.0}
-
-
-def peak_signal_noise_ratio(y_true, y_pred, *, data_range=1.0):
-    """Mean over images of the PSNR ``10 log10(data_range^2 / MSE)`` in dB.
-
-    The same value as averaging :func:`skimage.metrics.peak_signal_noise_ratio`
-    with ``data_range`` over the rows (one row = one flattened image).
-
-    Parameters
-    ----------
-    y_true, y_pred : array-like of shape (n_samples, n_pixels)
-        Reference and estimated images, one per row.
-    data_range : float, default=1.0
-        Dynamic range of the images.
-
-    Returns
-    -------
-    psnr : float
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn_implicit.imaging import peak_signal_noise_ratio
-    >>> y = np.zeros((2, 4))
-    >>> float(peak_signal_noise_ratio(y, y + 0.1))
-    20.0
-    """
-    y_true = np.asarray(y_true, dtype=np.float64)
-    y_pred = np.asarray(y_pred, dtype=np.float64)
-    if y_true.shape != y_pred.shape:
-        raise ValueError(f"Shapes differ: y_true {y_true.shape}, y_pred {y_pred.shape}.")
-    n = y_true.shape[0] if y_true.ndim > 1 else 1
-    mse = ((y_true - y_pred) ** 2).reshape(n, -1).mean(axis=1)
-    mse = np.maximum(mse, 1e-20)
-    return float(np.mean(10 * np.log10(data_range**2 / mse)))
+_DEFAULT_STEP = {"pgd": 1.0, "hqs": 4.0}
 
 
 class DeblurRegressor(RegressorMixin, BaseImplicitEstimator):
@@ -64,15 +30,17 @@ class DeblurRegressor(RegressorMixin, BaseImplicitEstimator):
     prediction is the fixed point ``y* = G(y*, x)`` of
 
     - ``scheme="pgd"``: ``G(y, x) = H(y - gamma A^T (A y - x))``,
-    - ``scheme="hqs"``: ``G(y, x) = H((A^T A + beta I)^{-1} (A^T x + beta y))``,
+    - ``scheme="hqs"``: ``G(y, x) = H((A^T A + beta I)^{{-1}} (A^T x + beta y))``,
       ``beta = 1 / gamma``,
 
     reached by iterating from ``y_0 = 0`` (or ``y_0 = x``, ``init="observation"``).
     The step ``gamma`` and the denoiser's noise level are trained with the
-    CNN. ``scheme="explicit"`` is the explicit baseline: ``G(y, x) = H(x)``,
-    the same denoiser (same parameters) applied once to the blurred input;
-    it is trained and predicted with one application whatever ``n_iter``
-    and ``backward`` say.
+    CNN. ``architecture="explicit"`` is the explicit baseline: the same
+    denoiser applied once to the blurred input, ``y = H(x)``
+    (:class:`ObservationDenoiser` in a :class:`~sklearn_implicit.FixedDepthModule`);
+    its answer does not depend on the budget, and ``scheme``, ``step``,
+    ``init``, ``solver`` and ``backward`` are unused (routed ``solver__*`` or
+    ``backward__*`` parameters are refused at fit).
 
     **Shape convention.** ``X`` (blurred) and ``y`` (sharp) are flattened
     images of shape ``(n_samples, C * H * W)`` (row-major, as returned by
@@ -81,19 +49,30 @@ class DeblurRegressor(RegressorMixin, BaseImplicitEstimator):
     unchanged; ``image_shape`` says how a row folds into an image.
     Predictions have the shape of ``y``.
 
+    **Scores and Lipschitz curves.** :meth:`score` is the mean PSNR in dB
+    (:func:`peak_signal_noise_ratio`), not ``R^2``. :meth:`lipschitz_curve`
+    perturbs the blurred images along single Fourier modes, the eigenvectors
+    of the blur (:class:`~sklearn_implicit.lipschitz.FourierModes`); for
+    images in ``[0, 1]``, ``eps=1e-2`` (the paper's size) suits better than
+    the generic default ``1e-3``. Pass
+    ``directions=GaussianDirections()`` for Gaussian perturbations.
+
     Parameters
     ----------
-    scheme : {"pgd", "hqs", "explicit"}, default="hqs"
-        The operator.
-    kernel : {"motion", "gaussian"} or array-like of shape (k, k), default="motion"
+    scheme : {{"pgd", "hqs"}}, default="hqs"
+        The splitting scheme of the implicit operator.
+    architecture : {{"implicit", "explicit"}}, default="implicit"
+        ``"implicit"``: the fixed point of ``G``; ``"explicit"``: the
+        denoiser applied once to the observation (the baseline).
+    kernel : {{"motion", "gaussian"}} or array-like of shape (k, k), default="motion"
         The blur kernel of ``A`` (see :func:`blur_kernel`); use the one the
         data were blurred with.
     kernel_size : int, default=9
         Side of a named kernel.
     image_shape : tuple of int or None, default=None
-        ``(H, W)`` or ``(C, H, W)``; None means square grayscale images
-        (``H = W = sqrt(n_features)``).
-    init : {"zeros", "observation"}, default="zeros"
+        ``(H, W)`` or ``(C, H, W)`` (integers >= 1); None means square
+        grayscale images (``H = W = sqrt(n_features)``).
+    init : {{"zeros", "observation"}}, default="zeros"
         Starting state ``y_0`` of training and prediction; with ``"zeros"``
         ``predict(X, n_iter=t)`` is ``t`` applications of ``G`` from 0.
     width : int, default=32
@@ -104,47 +83,35 @@ class DeblurRegressor(RegressorMixin, BaseImplicitEstimator):
         Initial step ``gamma``; None uses the paper's 1.0 (PGD) / 4.0 (HQS).
     noise_level : float, default=0.03
         Initial noise level fed to the denoiser.
-    n_iter : int, default=20
-        Budget of operator applications (training and default prediction).
-    tol : float, default=1e-3
-        Per-sample relative residual at which the solve stops.
-    solver : {"picard", "anderson"} or callable, default="picard"
-        Forward solver (options via ``solver__*``).
-    backward : {"implicit", "jacobian_free", "phantom", "unroll"}, default="implicit"
-        Gradient through the solve (options via ``backward__*``); the first
-        three use memory independent of ``n_iter``.
-    max_epochs : int, default=10
-        Training epochs.
-    lr : float, default=1e-3
-        Learning rate.
-    batch_size : int, default=16
-        Mini-batch size.
-    optimizer : {"adam", "adamw", "sgd", "rmsprop"} or class, default="adam"
-        Optimizer (options via ``optimizer__*``).
-    device : str, default="auto"
-        Torch device; ``"auto"`` uses CUDA when present.
-    random_state : int, RandomState instance or None, default=None
-        Seed of initialisation and shuffling.
-    verbose : int, default=0
-        Progress bar over epochs when positive.
+    {budget}
+    {solver}
+    {training}
+    {runtime}
     **kwargs
-        Routed ``solver__*``, ``backward__*``, ``optimizer__*`` parameters.
+        Routed ``solver__*``, ``backward__*`` (implicit architecture only) and
+        ``optimizer__*`` parameters; ``fit`` refuses anything else.
 
     Attributes
     ----------
     image_shape_ : tuple of int
         ``(C, H, W)`` of the images.
     net_ : skorch.NeuralNetRegressor
-        The trained net; ``net_.module_.operator`` is the :class:`PnPOperator`.
+        The trained net; ``net_.module_`` is an
+        :class:`~sklearn_implicit.ImplicitModule` whose ``operator`` is the
+        :class:`PnPOperator` (implicit), or a
+        :class:`~sklearn_implicit.FixedDepthModule` whose one layer is the
+        :class:`ObservationDenoiser` (explicit).
     n_features_in_ : int
         ``C * H * W``.
+    n_parameters_ : int
+        Number of trainable parameters.
     loss_curve_ : list of float
         Training loss per epoch.
 
     Examples
     --------
     >>> from sklearn_implicit.datasets import make_blurred_images
-    >>> from sklearn_implicit.imaging import DeblurRegressor
+    >>> from sklearn_implicit.imaging import DeblurRegressor, peak_signal_noise_ratio
     >>> X, y = make_blurred_images(8, size=16, kernel_size=5, random_state=0)
     >>> est = DeblurRegressor(kernel_size=5, width=8, depth=3, n_iter=5, max_epochs=2,
     ...                       random_state=0).fit(X, y)
@@ -156,12 +123,9 @@ class DeblurRegressor(RegressorMixin, BaseImplicitEstimator):
     """
 
     _parameter_constraints: dict = {
-        **{
-            k: v
-            for k, v in BaseImplicitEstimator._parameter_constraints.items()
-            if k not in ("operator", "encoder", "decoder")
-        },
-        "scheme": [StrOptions({"pgd", "hqs", "explicit"})],
+        **BaseImplicitEstimator._parameter_constraints,
+        "scheme": [StrOptions({"pgd", "hqs"})],
+        "architecture": [StrOptions({"implicit", "explicit"})],
         "kernel": [StrOptions({"motion", "gaussian"}), "array-like"],
         "kernel_size": [Interval(Integral, 1, None, closed="left")],
         "image_shape": [None, tuple, list],
@@ -172,12 +136,16 @@ class DeblurRegressor(RegressorMixin, BaseImplicitEstimator):
         "noise_level": [Interval(Real, 0, None, closed="neither")],
     }
 
+    #: Label of :meth:`score` (used by the displays).
+    score_name = "PSNR (dB)"
+
     _predict_chunk_size = 256
 
     def __init__(
         self,
         scheme="hqs",
         *,
+        architecture="implicit",
         kernel="motion",
         kernel_size=9,
         image_shape=None,
@@ -200,6 +168,7 @@ class DeblurRegressor(RegressorMixin, BaseImplicitEstimator):
         **kwargs,
     ):
         self.scheme = scheme
+        self.architecture = architecture
         self.kernel = kernel
         self.kernel_size = kernel_size
         self.image_shape = image_shape
@@ -208,21 +177,24 @@ class DeblurRegressor(RegressorMixin, BaseImplicitEstimator):
         self.depth = depth
         self.step = step
         self.noise_level = noise_level
-        self.n_iter = n_iter
-        self.tol = tol
-        self.solver = solver
-        self.backward = backward
-        self.max_epochs = max_epochs
-        self.lr = lr
-        self.batch_size = batch_size
-        self.optimizer = optimizer
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
-        self._set_prefixed(kwargs, error=TypeError)
+        super().__init__(
+            n_iter=n_iter,
+            tol=tol,
+            solver=solver,
+            backward=backward,
+            max_epochs=max_epochs,
+            lr=lr,
+            batch_size=batch_size,
+            optimizer=optimizer,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+            **kwargs,
+        )
 
     # ------------------------------------------------------------------ data
     def _resolve_image_shape(self, n_features):
+        """``(C, H, W)`` from ``image_shape`` (checked) or a square ``n_features``."""
         if self.image_shape is None:
             side = math.isqrt(n_features)
             if side * side != n_features:
@@ -231,10 +203,18 @@ class DeblurRegressor(RegressorMixin, BaseImplicitEstimator):
                     "or (C, H, W)."
                 )
             return (1, side, side)
-        shape = tuple(int(s) for s in self.image_shape)
+        shape = tuple(self.image_shape)
+        if len(shape) not in (2, 3) or not all(
+            isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in shape
+        ):
+            raise ValueError(
+                f"image_shape must be (H, W) or (C, H, W) with integers >= 1, got "
+                f"{self.image_shape!r}."
+            )
+        shape = tuple(int(s) for s in shape)
         if len(shape) == 2:
             shape = (1, *shape)
-        if len(shape) != 3 or math.prod(shape) != n_features:
+        if math.prod(shape) != n_features:
             raise ValueError(
                 f"image_shape={self.image_shape!r} does not match the {n_features} features of "
                 "X (expected (H, W) or (C, H, W) with C * H * W == n_features)."
@@ -242,24 +222,27 @@ class DeblurRegressor(RegressorMixin, BaseImplicitEstimator):
         return shape
 
     def _validate_Xy(self, X, y):
-        X, y = validate_data(
-            self, X, y, multi_output=True, y_numeric=True, dtype=[np.float32, np.float64]
-        )
+        X, y = super()._validate_Xy(X, y)
         if y.ndim != 2 or y.shape != X.shape:
             raise ValueError(
                 f"y must hold one sharp image per row, shaped like X {X.shape}; got {y.shape}."
             )
-        self.image_shape_ = self._resolve_image_shape(X.shape[1])
         return X, y
 
     # ------------------------------------------------------------------ module
-    def _build_module(self, X, y):
+    def _build_module(self, X, y, routed):
+        """The PnP operator in an implicit module, or the denoiser once (explicit)."""
+        self.image_shape_ = self._resolve_image_shape(X.shape[1])
         C, H, W = self.image_shape_
-        physics = BlurFFT(blur_kernel(self.kernel, self.kernel_size), (H, W))
+        kernel = blur_kernel(self.kernel, self.kernel_size)
         denoiser = ResidualDenoiser(C, self.width, self.depth)
+        encoder, decoder = nn.Unflatten(1, (C, H, W)), nn.Flatten()
+        if self.architecture == "explicit":
+            layer = ObservationDenoiser(denoiser, noise_level=float(self.noise_level))
+            return FixedDepthModule([layer], encoder, decoder, state_shape=(C, H, W))
         step = _DEFAULT_STEP[self.scheme] if self.step is None else float(self.step)
         operator = PnPOperator(
-            physics,
+            BlurFFT(kernel, (H, W)),
             denoiser,
             scheme=self.scheme,
             step=step,
@@ -267,13 +250,11 @@ class DeblurRegressor(RegressorMixin, BaseImplicitEstimator):
             init=self.init,
             channels=C,
         )
-        module = self._assemble(
-            operator, nn.Unflatten(1, (C, H, W)), nn.Flatten(), operator.state_shape
-        )
-        if self.scheme == "explicit":  # G ignores y: one application is the fixed point
-            module.n_iter = 1
-            module.backward = get_backward("unroll")
-        return module
+        return self._assemble(operator, encoder, decoder, routed, state_shape=operator.state_shape)
+
+    def _default_directions(self):
+        """Single Fourier modes of the fitted image shape (the paper's perturbations)."""
+        return FourierModes(shape=self.image_shape_)
 
     # ------------------------------------------------------------------ scoring
     def score(self, X, y, sample_weight=None):
@@ -299,85 +280,16 @@ class DeblurRegressor(RegressorMixin, BaseImplicitEstimator):
 
     @property
     def n_parameters_(self):
-        """Number of trainable parameters (denoiser, step and noise level)."""
+        """Number of trainable parameters (denoiser, noise level and, if implicit, step)."""
         check_is_fitted(self)
         return sum(p.numel() for p in self.net_.module_.parameters() if p.requires_grad)
 
-    # ------------------------------------------------------------------ lipschitz
-    def _perturb(self, X, eps, n_directions, rng):
-        if getattr(self, "_directions", "frequency") == "random":
-            return super()._perturb(X, eps, n_directions, rng)
-        C, H, W = self.image_shape_
-        X = np.asarray(X, dtype=np.float64)
-        n = X.shape[0]
-        m = n_directions * n
-        # Single Fourier modes (eigenvectors of the circular blur), excluding the constant.
-        ky = rng.randint(0, H, size=m)
-        kx = rng.randint(0, W // 2 + 1, size=m)
-        zero = (ky == 0) & (kx == 0)
-        kx[zero] = 1
-        phase = rng.uniform(0, 2 * np.pi, size=m)
-        hh = np.arange(H)[None, :, None] / H
-        ww = np.arange(W)[None, None, :] / W
-        d = np.cos(
-            2 * np.pi * (ky[:, None, None] * hh + kx[:, None, None] * ww) + phase[:, None, None]
-        )
-        d = np.broadcast_to(d[:, None], (m, C, H, W)).reshape(m, -1)
-        d = d / np.linalg.norm(d, axis=1, keepdims=True) * eps
-        Xp = np.tile(X, (n_directions, 1)) + d
-        return Xp.astype(np.float32), np.full(m, float(eps))
 
-    def lipschitz_curve(
-        self,
-        X,
-        n_iter=None,
-        *,
-        eps=1e-2,
-        n_directions=4,
-        reduce="max",
-        directions="frequency",
-        random_state=None,
-    ):
-        """Empirical Lipschitz constant ``L_t`` of ``x -> y_t(x)`` for ``t = 1..n_iter``.
-
-        As :meth:`BaseImplicitEstimator.lipschitz_curve`, with imaging
-        perturbations: by default each direction is one Fourier mode
-        ``cos(2 pi (k . p) / N + phi)`` (an eigenvector of the blur, random
-        frequency ``k`` and phase ``phi``), scaled to norm ``eps``, as in the
-        paper; ``directions="random"`` uses Gaussian directions instead.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Blurred images at which to measure.
-        n_iter : int, optional
-            Largest budget ``T``; default the estimator's ``n_iter``.
-        eps : float, default=1e-2
-            Norm of the perturbations.
-        n_directions : int, default=4
-            Directions per image.
-        reduce : {"max", "mean"}, default="max"
-            Aggregation over images and directions (the paper: max).
-        directions : {"frequency", "random"}, default="frequency"
-            Kind of perturbation.
-        random_state : int, RandomState instance or None
-            Seed of the directions.
-
-        Returns
-        -------
-        curve : LipschitzCurve
-        """
-        if directions not in ("frequency", "random"):
-            raise ValueError(f"directions must be 'frequency' or 'random', got {directions!r}.")
-        self._directions = directions
-        try:
-            return super().lipschitz_curve(
-                X,
-                n_iter,
-                eps=eps,
-                n_directions=n_directions,
-                reduce=reduce,
-                random_state=random_state,
-            )
-        finally:
-            del self._directions
+DeblurRegressor.__doc__ = DeblurRegressor.__doc__.format(
+    budget=doc_fragments["budget"].format(n_iter=20, tol=1e-3),
+    solver=doc_fragments["solver"].format(solver="picard", backward="implicit"),
+    training=doc_fragments["training"].format(
+        max_epochs=10, lr=1e-3, batch_size=16, optimizer="adam"
+    ),
+    runtime=doc_fragments["runtime"],
+)

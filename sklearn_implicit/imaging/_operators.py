@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["PnPOperator", "ResidualDenoiser"]
+__all__ = ["ObservationDenoiser", "PnPOperator", "ResidualDenoiser"]
 
 
 class ResidualDenoiser(nn.Module):
@@ -60,9 +60,7 @@ class PnPOperator(nn.Module):
 
     - ``scheme="pgd"``: ``G(y, x) = H(y - gamma A^T (A y - x))``;
     - ``scheme="hqs"``: ``G(y, x) = H((A^T A + beta I)^{-1} (A^T x + beta y))``
-      with ``beta = 1 / gamma``;
-    - ``scheme="explicit"``: ``G(y, x) = H(x)``: the denoiser applied once to
-      the blurred input (the explicit baseline; same parameters).
+      with ``beta = 1 / gamma``.
 
     The step ``gamma`` and the denoiser's noise level ``sigma`` are trainable
     (stored as logarithms, so they stay positive).
@@ -73,7 +71,7 @@ class PnPOperator(nn.Module):
         The blur operator ``A``.
     denoiser : torch.nn.Module
         ``H`` with ``forward(v, sigma)``.
-    scheme : {"pgd", "hqs", "explicit"}, default="pgd"
+    scheme : {"pgd", "hqs"}, default="pgd"
         The splitting scheme.
     step : float, default=1.0
         Initial ``gamma`` (the paper: 1.0 for PGD, 4.0 for HQS).
@@ -94,8 +92,8 @@ class PnPOperator(nn.Module):
         self, physics, denoiser, scheme="pgd", step=1.0, noise_level=0.03, init="zeros", channels=1
     ):
         super().__init__()
-        if scheme not in ("pgd", "hqs", "explicit"):
-            raise ValueError(f"scheme must be 'pgd', 'hqs' or 'explicit', got {scheme!r}.")
+        if scheme not in ("pgd", "hqs"):
+            raise ValueError(f"scheme must be 'pgd' or 'hqs', got {scheme!r}.")
         if init not in ("zeros", "observation"):
             raise ValueError(f"init must be 'zeros' or 'observation', got {init!r}.")
         self.physics = physics
@@ -127,11 +125,49 @@ class PnPOperator(nn.Module):
         A = self.physics
         if self.scheme == "pgd":
             return y - self.step.to(y.dtype) * A.adjoint(A(y) - x)
-        if self.scheme == "hqs":
-            beta = 1.0 / self.step.to(y.dtype)
-            return A.normal_inverse(A.adjoint(x) + beta * y, beta)
-        return x
+        beta = 1.0 / self.step.to(y.dtype)
+        return A.normal_inverse(A.adjoint(x) + beta * y, beta)
 
     def forward(self, y, x):
         """``G(y, x)`` for states ``y`` and observations ``x`` of shape (n, C, H, W)."""
         return self.denoiser(self.data_step(y, x), self.noise_level)
+
+
+class ObservationDenoiser(nn.Module):
+    """The explicit layer ``G(y, x) = H(x)``: the denoiser applied to the blurred input.
+
+    The layer of the explicit baseline (a
+    :class:`~sklearn_implicit.FixedDepthModule` of one such layer): the same
+    denoiser ``H`` and trainable noise level ``sigma`` as :class:`PnPOperator`,
+    without the physics and the step ``gamma``; the state ``y`` is ignored.
+
+    Parameters
+    ----------
+    denoiser : torch.nn.Module
+        ``H`` with ``forward(v, sigma)``.
+    noise_level : float, default=0.03
+        Initial ``sigma``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_implicit.imaging import ObservationDenoiser, ResidualDenoiser
+    >>> layer = ObservationDenoiser(ResidualDenoiser(width=8, depth=3))
+    >>> x = torch.rand(2, 1, 8, 8)
+    >>> bool(torch.equal(layer(torch.zeros_like(x), x), x))  # H starts as the identity
+    True
+    """
+
+    def __init__(self, denoiser, noise_level=0.03):
+        super().__init__()
+        self.denoiser = denoiser
+        self.log_sigma = nn.Parameter(torch.tensor(math.log(noise_level), dtype=torch.float32))
+
+    @property
+    def noise_level(self):
+        """Current ``sigma``."""
+        return self.log_sigma.exp()
+
+    def forward(self, y, x):
+        """``H_sigma(x)`` for observations ``x`` of shape (n, C, H, W); ``y`` is unused."""
+        return self.denoiser(x, self.noise_level)
