@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import pickle
 import warnings
 from contextlib import contextmanager
@@ -50,7 +51,9 @@ def resolve_device(device):
     try:
         resolved = torch.device(device)
     except RuntimeError as exc:
-        raise ValueError(f"device={device!r} is not a torch device (e.g. 'cpu', 'cuda:0').") from exc
+        raise ValueError(
+            f"device={device!r} is not a torch device (e.g. 'cpu', 'cuda:0')."
+        ) from exc
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was requested but CUDA is not available.")
     return str(resolved)
@@ -255,8 +258,6 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
         )
 
     def _build_solver(self, routed):
-        import functools
-
         solver = get_solver(self.solver)
         options = routed("solver")
         reserved = sorted(set(options) & set(_SOLVER_RESERVED))
@@ -265,7 +266,9 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
                 f"solver__{reserved[0]} cannot be routed: the estimator sets {reserved} itself "
                 "(use n_iter and tol)."
             )
-        name = self.solver if isinstance(self.solver, str) else getattr(solver, "__name__", "solver")
+        name = (
+            self.solver if isinstance(self.solver, str) else getattr(solver, "__name__", "solver")
+        )
         check_options(solver, options, f"solver {name!r}")
         return functools.partial(solver, **options) if options else solver
 
@@ -644,7 +647,11 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
         max_iter, _ = self._budget(n_iter, None)
         if isinstance(eps, bool) or not isinstance(eps, Real) or not 0 < eps < np.inf:
             raise ValueError(f"eps must be a positive finite number, got {eps!r}.")
-        if isinstance(n_directions, bool) or not isinstance(n_directions, Integral) or n_directions < 1:
+        if (
+            isinstance(n_directions, bool)
+            or not isinstance(n_directions, Integral)
+            or n_directions < 1
+        ):
             raise ValueError(f"n_directions must be an integer >= 1, got {n_directions!r}.")
         if reduce not in ("max", "mean"):
             raise ValueError(f"reduce must be 'max' or 'mean', got {reduce!r}.")

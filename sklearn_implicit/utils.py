@@ -88,7 +88,9 @@ def check_options(factory, options, what):
         for name, p in params.items()
         if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is not p.empty
     }
-    named = {name for name, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+    named = {
+        name for name, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+    }
     unknown = sorted(set(options) - named)
     if unknown:
         raise ValueError(f"Unknown option(s) {unknown} for {what}; it accepts {sorted(accepted)}.")

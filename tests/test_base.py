@@ -13,8 +13,7 @@ from sklearn.exceptions import ConvergenceWarning
 from torch import nn
 
 from sklearn_implicit import ImplicitRegressor
-from sklearn_implicit.solvers import picard, register_solver
-from sklearn_implicit.solvers import SOLVERS
+from sklearn_implicit.solvers import SOLVERS, picard, register_solver
 from sklearn_implicit.theory import SufficiencyOperator
 
 TINY = dict(operator__width=8, max_epochs=3, random_state=0)

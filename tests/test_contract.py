@@ -12,7 +12,6 @@ import warnings
 
 import numpy as np
 import pytest
-import torch
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from torch import nn
@@ -22,8 +21,8 @@ from sklearn_implicit.lipschitz import (
     FourierModes,
     GaussianDirections,
     GivenPairs,
-    LPBlocks,
     LipschitzCurve,
+    LPBlocks,
     TokenSubstitutions,
 )
 from sklearn_implicit.solvers import SolverInfo
@@ -77,8 +76,12 @@ def _lp(architecture):
     from sklearn_implicit.datasets import make_linear_programs
     from sklearn_implicit.lp import LPGNNRegressor
 
-    X, y = make_linear_programs(12, n_constraints=4, n_variables=8, nnz=12, cache=False, random_state=0)
-    est = LPGNNRegressor(architecture=architecture, emb_size=4, n_iter=4, max_epochs=1, random_state=0)
+    X, y = make_linear_programs(
+        12, n_constraints=4, n_variables=8, nnz=12, cache=False, random_state=0
+    )
+    est = LPGNNRegressor(
+        architecture=architecture, emb_size=4, n_iter=4, max_epochs=1, random_state=0
+    )
     return est, X, y, LPBlocks("c")
 
 

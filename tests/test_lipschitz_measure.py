@@ -6,8 +6,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sklearn_implicit import ImplicitRegressor
-from sklearn_implicit import RegularityReport, regularity_report
+from sklearn_implicit import ImplicitRegressor, RegularityReport, regularity_report
 from sklearn_implicit.lipschitz import (
     contraction_modulus,
     empirical_lipschitz,

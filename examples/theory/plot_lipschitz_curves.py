@@ -20,8 +20,7 @@ from sklearn.datasets import make_friedman1
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from sklearn_implicit import ImplicitRegressor
-from sklearn_implicit import regularity_report
+from sklearn_implicit import ImplicitRegressor, regularity_report
 from sklearn_implicit.display import IterationCurveDisplay, LipschitzCurveDisplay
 
 X, y = make_friedman1(n_samples=600, noise=0.5, random_state=0)

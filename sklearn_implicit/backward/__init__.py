@@ -16,7 +16,6 @@ from __future__ import annotations
 import inspect
 
 from ..utils import check_options
-
 from ._base import BackwardMode
 from ._implicit import ImplicitDifferentiation
 from ._jacobian_free import JacobianFree

@@ -276,7 +276,9 @@ class GivenPairs:
         X = np.asarray(X)
         Xp = np.asarray(self.X_pairs, dtype=X.dtype)
         if Xp.shape != X.shape:
-            raise ValueError(f"X_pairs has shape {Xp.shape}, expected {X.shape} (one partner per row).")
+            raise ValueError(
+                f"X_pairs has shape {Xp.shape}, expected {X.shape} (one partner per row)."
+            )
         if self.distance is None:
             diff = (Xp.astype(np.float64) - X.astype(np.float64)).reshape(X.shape[0], -1)
             norms = np.linalg.norm(diff, axis=1)

@@ -7,14 +7,13 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 
-from ._curve import reduce_ratios
-
 __all__ = [
     "contraction_modulus",
     "empirical_lipschitz",
     "lipschitz_in_x",
     "necessity_bound",
 ]
+
 
 def _rows(v):
     """Flatten a batch to (n, -1)."""

@@ -13,7 +13,6 @@ from ._measure import (
     _jacobian_norm,
     _row_norms,
     _torch_generator,
-    _unit_like,
     contraction_modulus,
     lipschitz_in_x,
     necessity_bound,
