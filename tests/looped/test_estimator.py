@@ -325,3 +325,15 @@ def test_learns_an_easy_instance():
     ).fit(X[:500], y[:500])
     # Chance is about 1/3 (two or three roots per sequence).
     assert est.score(X[500:], y[500:]) > 0.6
+
+
+@pytest.mark.parametrize(
+    "params", [{"solver": "anderson"}, {"backward": "jacobian_free"}, {"init_state": "random"}]
+)
+def test_other_solvers_backward_modes_and_starts(data, params):
+    X, y = data
+    est = LoopedTransformerClassifier(**SMALL, n_iter=3, max_epochs=1, random_state=0, **params)
+    est.fit(X, y)
+    assert np.isfinite(est.loss_curve_).all()
+    pred = est.predict(X[:6], n_iter=3)
+    assert np.array_equal(pred, est.predict(X[:6], n_iter=3))  # deterministic inference
