@@ -504,7 +504,7 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
                 ConvergenceWarning,
                 stacklevel=stacklevel,
             )
-        elif not explicit_budget and not info.converged.all():
+        elif not explicit_budget and info.tol > 0 and not info.converged.all():
             warnings.warn(
                 f"The solver did not reach tol={info.tol:g} within {info.max_iter} iterations "
                 f"for {int((~info.converged).sum())} of {info.n_samples} samples "

@@ -32,10 +32,11 @@ import numpy as np
 import torch
 
 from sklearn_implicit.datasets import make_pointer_chasing
+from sklearn_implicit.lipschitz import GivenPairs
 from sklearn_implicit.looped import (
     LoopedTransformerClassifier,
-    UntiedTransformerClassifier,
     levenshtein,
+    levenshtein_rows,
     token_accuracy,
 )
 
@@ -58,11 +59,12 @@ print("depths:         ", depth[0])
 # %%
 # Train the looped model and the untied baseline (same parameter count)
 # ---------------------------------------------------------------------
-# The baseline runs the core block once, with its own weights: exactly the
-# parameters of the looped model, but a fixed depth.
+# The baseline (``architecture="explicit"``) runs the core block once, with
+# its own weights: exactly the parameters of the looped model, but a fixed
+# depth.
 common = dict(d_model=64, max_epochs=4, batch_size=32, random_state=0)
 looped = LoopedTransformerClassifier(mean_recurrence=6, backprop_depth=4, **common).fit(X, y)
-untied = UntiedTransformerClassifier(n_layers=1, **common).fit(X, y)
+untied = LoopedTransformerClassifier(architecture="explicit", n_layers=1, **common).fit(X, y)
 acc_untied = token_accuracy(y_test, untied.predict(X_test))
 print(f"parameters: looped {looped.n_params_}, untied {untied.n_params_}")
 print(f"untied baseline token accuracy: {acc_untied:.3f}")
@@ -71,12 +73,14 @@ print(f"untied baseline token accuracy: {acc_untied:.3f}")
 # Accuracy and Levenshtein ratio over the loops
 # ---------------------------------------------
 # ``staged_predict`` yields the prediction after every loop from one
-# trajectory; ``lipschitz_curve`` averages
+# trajectory; ``lipschitz_curve`` averages (``reduce="mean"``)
 # ``Levenshtein(y_t(x), y_t(x')) / Levenshtein(x, x')`` over the contrast
-# pairs (without ``X_pairs`` it substitutes one random token instead).
+# pairs given as ``directions=GivenPairs(...)`` (by default it substitutes
+# one random token instead).
 T = 16
 acc = [token_accuracy(y_test, p) for p in looped.staged_predict(X_test, n_iter=T)]
-curve = looped.lipschitz_curve(X_test[:100], n_iter=T, X_pairs=X_pair[:100])
+pairs = GivenPairs(X_pair[:100], distance=levenshtein_rows)
+curve = looped.lipschitz_curve(X_test[:100], n_iter=T, directions=pairs, reduce="mean")
 for t in (1, 2, 4, 8, 16):
     print(f"t={t:>2}: accuracy {acc[t - 1]:.3f}, Levenshtein ratio {curve.lipschitz[t - 1]:.2f}")
 

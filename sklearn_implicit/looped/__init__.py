@@ -2,8 +2,8 @@
 
 The paper's language-model case at laptop scale: :class:`LoopedTransformerClassifier`
 (prelude -> one shared block with input injection, iterated ``t`` times -> coda,
-trained with randomized recurrence depth and truncated backpropagation) and its
-explicit baseline :class:`UntiedTransformerClassifier`. :func:`levenshtein` and
+trained with randomized recurrence depth and truncated backpropagation; with
+``architecture="explicit"`` the same block stacked untied). :func:`levenshtein` and
 :func:`levenshtein_rows` compute the edit distance behind the paper's Levenshtein
 "Lipschitz" measure (:meth:`LoopedTransformerClassifier.lipschitz_curve`);
 :func:`sklearn_implicit.datasets.make_pointer_chasing` generates a reasoning task
@@ -11,26 +11,23 @@ where deeper instances need more loops.
 """
 
 from ._data import make_pointer_chasing
-from ._estimator import (
-    LoopedTransformerClassifier,
-    TokenCrossEntropy,
-    UntiedTransformerClassifier,
-    sequence_accuracy,
-    token_accuracy,
-)
+from ._estimator import LoopedTransformerClassifier
 from ._levenshtein import levenshtein, levenshtein_rows
-from ._model import LoopedTransformer, UntiedTransformer, sample_recurrence
+from ._metrics import TokenCrossEntropy, sequence_accuracy, token_accuracy
+from ._model import Block, Coda, Encoded, Prelude, RecurrentCore, transformer_parts
 
 __all__ = [
-    "LoopedTransformer",
+    "Block",
+    "Coda",
+    "Encoded",
     "LoopedTransformerClassifier",
+    "Prelude",
+    "RecurrentCore",
     "TokenCrossEntropy",
-    "UntiedTransformer",
-    "UntiedTransformerClassifier",
     "levenshtein",
     "levenshtein_rows",
     "make_pointer_chasing",
-    "sample_recurrence",
     "sequence_accuracy",
     "token_accuracy",
+    "transformer_parts",
 ]

@@ -75,7 +75,8 @@ def run(*, quick: bool = True, seed: int = 0, output: str | None = None) -> dict
 
 
 def _run(*, quick, seed, output):
-    from . import LoopedTransformerClassifier, UntiedTransformerClassifier, token_accuracy
+    from ..lipschitz import GivenPairs
+    from . import LoopedTransformerClassifier, levenshtein_rows, token_accuracy
     from ._data import make_pointer_chasing
 
     start = time.perf_counter()
@@ -94,10 +95,11 @@ def _run(*, quick, seed, output):
         mean_recurrence=mean_recurrence, n_iter=max(loops), **common
     )
     looped.fit(X, y)
-    explicit = UntiedTransformerClassifier(**common).fit(X, y)
+    explicit = LoopedTransformerClassifier(architecture="explicit", **common).fit(X, y)
     stages = list(looped.staged_predict(X_test, n_iter=max(loops)))
     acc = [token_accuracy(y_test, stages[t - 1]) for t in loops]
-    curve = looped.lipschitz_curve(X_test[:100], n_iter=max(loops), X_pairs=X_pair[:100])
+    pairs = GivenPairs(X_pair[:100], distance=levenshtein_rows)
+    curve = looped.lipschitz_curve(X_test[:100], n_iter=max(loops), directions=pairs, reduce="mean")
     lev = [float(curve.lipschitz[t - 1]) for t in loops]
     acc_exp = token_accuracy(y_test, explicit.predict(X_test))
     print(

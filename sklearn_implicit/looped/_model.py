@@ -1,31 +1,53 @@
-"""Torch modules of the looped transformer: prelude -> recurrent core (t loops) -> coda."""
+"""Parts of the looped transformer: prelude (encoder), recurrent core (operator), coda (read-out).
+
+They follow the module protocol of :mod:`sklearn_implicit._module`: the
+prelude encodes tokens into the injected input ``u = (e, pad, mask)``, the
+core is the operator ``h <- G(h, u)`` (with its starting state
+``init_state(u)``) and the coda reads tokens out of the state and ``u``.
+:func:`transformer_parts` builds them; the estimator wraps them in an
+:class:`~sklearn_implicit.ImplicitModule` (one core, iterated) or a
+:class:`~sklearn_implicit.FixedDepthModule` (untied cores, once each).
+"""
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..solvers import SolverInfo, picard
-
-__all__ = [
-    "Block",
-    "Coda",
-    "LoopedTransformer",
-    "Prelude",
-    "RecurrentCore",
-    "UntiedTransformer",
-    "sample_recurrence",
-]
+__all__ = ["Block", "Coda", "Encoded", "Prelude", "RecurrentCore", "transformer_parts"]
 
 #: Logit given to the padding class at padded positions (and to real classes there).
 _BIG = 1e4
 
 
+class Encoded(NamedTuple):
+    """The injected input of the recurrent core."""
+
+    #: Prelude output, (B, L, d).
+    e: torch.Tensor
+    #: Padded positions, (B, L) bool.
+    pad: torch.Tensor
+    #: Attention mask, (B, 1, 1, L) bool, True where a key may be seen.
+    mask: torch.Tensor
+
+
+def _attention(q, k, v, attn_mask):
+    """Plain softmax attention, differentiable twice (unlike the fused kernels)."""
+    scores = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
+    return scores.masked_fill(~attn_mask, float("-inf")).softmax(dim=-1) @ v
+
+
 class Block(nn.Module):
     """Pre-norm transformer block: self-attention and a GELU MLP, both residual.
+
+    Attention uses torch's fused kernel, except when an evaluation-mode block
+    is differentiated (diagnostics such as the regularity report take
+    Jacobian-vector products, which need a second derivative the fused
+    kernels lack): then the same attention is computed step by step.
 
     Parameters
     ----------
@@ -54,13 +76,16 @@ class Block(nn.Module):
         def heads(t):
             return t.reshape(B, L, self.n_heads, d // self.n_heads).transpose(1, 2)
 
-        a = F.scaled_dot_product_attention(heads(q), heads(k), heads(v), attn_mask=attn_mask)
+        if torch.is_grad_enabled() and not self.training:
+            a = _attention(heads(q), heads(k), heads(v), attn_mask)
+        else:
+            a = F.scaled_dot_product_attention(heads(q), heads(k), heads(v), attn_mask=attn_mask)
         h = h + self.proj(a.transpose(1, 2).reshape(B, L, d))
         return h + self.mlp(self.norm2(h))
 
 
 class Prelude(nn.Module):
-    """Token + position embeddings and one block: the injected input ``e``."""
+    """The encoder: token + position embeddings and one block, giving :class:`Encoded`."""
 
     def __init__(self, n_tokens, max_len, d_model, n_heads, d_ff):
         super().__init__()
@@ -71,30 +96,59 @@ class Prelude(nn.Module):
         self.norm = nn.LayerNorm(d_model)
 
     def forward(self, x):
-        """``x``: (B, L) long tokens, negative = padding. Returns ``(e, pad, attn_mask)``."""
+        """``x``: (B, L) long tokens, negative = padding."""
         pad = x < 0
         tok = torch.where(pad, torch.full_like(x, self.pad_index), x)
         pos = torch.arange(x.shape[1], device=x.device)
         h = self.tokens(tok) + self.positions(pos)[None]
         attn_mask = (~pad)[:, None, None, :]
-        return self.norm(self.block(h, attn_mask)), pad, attn_mask
+        return Encoded(self.norm(self.block(h, attn_mask)), pad, attn_mask)
 
 
 class RecurrentCore(nn.Module):
-    """One shared step ``h <- norm(block(W [h, e]))``: input injection of the prelude output ``e``."""
+    """The operator: one step ``h <- norm(block(W [h, e]))``, input injection of ``u.e``.
 
-    def __init__(self, d_model, n_heads, d_ff):
+    Parameters
+    ----------
+    d_model, n_heads, d_ff : int
+        As in :class:`Block`.
+    init_state : {"zero", "random"}, default="zero"
+        Starting state. "random" draws a standard normal state (times
+        ``init_scale``): from torch's global generator when gradients are
+        enabled (training), from a fixed-seed generator otherwise, so that
+        inference is deterministic.
+    init_scale : float, default=1.0
+        Standard deviation of the random starting state.
+    """
+
+    def __init__(self, d_model, n_heads, d_ff, *, init_state="zero", init_scale=1.0):
         super().__init__()
         self.adapter = nn.Linear(2 * d_model, d_model)
         self.block = Block(d_model, n_heads, d_ff)
         self.norm = nn.LayerNorm(d_model)
+        self.start = init_state
+        self.init_scale = float(init_scale)
 
-    def forward(self, h, e, attn_mask):
-        return self.norm(self.block(self.adapter(torch.cat([h, e], dim=-1)), attn_mask))
+    def init_state(self, u):
+        """Zero, or random (fixed seed without gradients), state shaped like ``u.e``."""
+        e = u.e
+        if self.start != "random":
+            return torch.zeros_like(e)
+        generator = None if torch.is_grad_enabled() else torch.Generator().manual_seed(0)
+        noise = torch.randn(e.shape, generator=generator, dtype=e.dtype, device="cpu")
+        return noise.to(e.device) * self.init_scale
+
+    def forward(self, h, u):
+        return self.norm(self.block(self.adapter(torch.cat([h, u.e], dim=-1)), u.mask))
 
 
 class Coda(nn.Module):
-    """One block and the unembedding; padded positions get the extra padding class."""
+    """The read-out: one block and the unembedding; padded positions get the extra padding class.
+
+    Reads the padding mask of the encoded input (``reads_input``).
+    """
+
+    reads_input = True
 
     def __init__(self, n_classes, d_model, n_heads, d_ff):
         super().__init__()
@@ -102,34 +156,26 @@ class Coda(nn.Module):
         self.norm = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, n_classes)
 
-    def forward(self, h, pad, attn_mask):
-        logits = self.head(self.norm(self.block(h, attn_mask)))
-        logits = logits.masked_fill(pad[..., None], -_BIG)
-        pad_col = torch.where(pad, _BIG, -_BIG).to(logits.dtype)[..., None]
+    def forward(self, h, u):
+        logits = self.head(self.norm(self.block(h, u.mask)))
+        logits = logits.masked_fill(u.pad[..., None], -_BIG)
+        pad_col = torch.where(u.pad, _BIG, -_BIG).to(logits.dtype)[..., None]
         return torch.cat([logits, pad_col], dim=-1)
 
 
-def sample_recurrence(mean_recurrence, sigma=0.5, generator=None):
-    """Loop count ``r = Poisson(LogNormal(log(mean) - sigma^2 / 2, sigma)) + 1`` (heavy tailed).
-
-    The recurrent-depth recipe (Huginn's ``poisson-lognormal-filling``): the
-    rate has mean ``mean_recurrence``, so ``E[r] = mean_recurrence + 1``,
-    with a long right tail.
-    """
-    mu = math.log(mean_recurrence) - sigma**2 / 2
-    rate = torch.exp(mu + sigma * torch.randn((), generator=generator))
-    return int(torch.poisson(rate.reshape(1), generator=generator).item()) + 1
-
-
-class LoopedTransformer(nn.Module):
-    """Prelude -> recurrent core iterated ``t`` times from a zero or random state -> coda.
-
-    Training (``module.train()``) draws the number of loops ``r`` of each
-    batch with :func:`sample_recurrence`, runs ``max(r - k, 0)`` loops
-    without gradient and the last ``min(r, k)`` with gradient (truncated
-    backpropagation, ``k = backprop_depth``): memory is bounded by ``k``, not
-    by ``r``. Evaluation (``module.eval()``) runs ``n_iter`` loops;
-    :meth:`solve` runs a given budget with an optional early exit.
+def transformer_parts(
+    n_tokens,
+    n_classes,
+    max_len,
+    *,
+    d_model=64,
+    n_heads=4,
+    d_ff=128,
+    n_cores=1,
+    init_state="zero",
+    init_scale=1.0,
+):
+    """Build ``(prelude, cores, coda)`` (in this order, so a seed fixes the same weights).
 
     Parameters
     ----------
@@ -141,145 +187,32 @@ class LoopedTransformer(nn.Module):
         Longest sequence (learned positions).
     d_model, n_heads, d_ff : int
         Width, heads and MLP width of every block.
-    mean_recurrence : float
-        Mean of the loop-count distribution in training.
-    backprop_depth : int
-        Loops with gradient ``k``.
-    n_iter : int
-        Loops in evaluation-mode ``forward``.
-    init_state : {"zero", "random"}
-        Starting state of the recurrence.
-    init_scale : float
-        Standard deviation of the random starting state.
+    n_cores : int, default=1
+        Recurrent cores: one to iterate, or several untied layers.
+    init_state, init_scale
+        Starting state of the cores (see :class:`RecurrentCore`).
+
+    Returns
+    -------
+    prelude : Prelude
+    cores : list of RecurrentCore
+    coda : Coda
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_implicit.looped import transformer_parts
+    >>> prelude, (core,), coda = transformer_parts(5, 3, 6, d_model=8, n_heads=2, d_ff=16)
+    >>> u = prelude(torch.tensor([[0, 1, 4, -1]]))
+    >>> h = core(core.init_state(u), u)
+    >>> coda(h, u).shape  # 3 classes + the padding class
+    torch.Size([1, 4, 4])
     """
-
-    def __init__(
-        self,
-        n_tokens,
-        n_classes,
-        max_len,
-        *,
-        d_model=64,
-        n_heads=4,
-        d_ff=128,
-        mean_recurrence=8.0,
-        backprop_depth=4,
-        n_iter=8,
-        init_state="zero",
-        init_scale=1.0,
-    ):
-        super().__init__()
-        self.prelude = Prelude(n_tokens, max_len, d_model, n_heads, d_ff)
-        self.core = RecurrentCore(d_model, n_heads, d_ff)
-        self.coda = Coda(n_classes, d_model, n_heads, d_ff)
-        self.mean_recurrence = float(mean_recurrence)
-        self.backprop_depth = int(backprop_depth)
-        self.n_iter = int(n_iter)
-        self.init_state = init_state
-        self.init_scale = float(init_scale)
-        #: Fixed loop count for the next training forward passes (tests, ablations).
-        self.train_loops = None
-        #: ``(no_grad, with_grad)`` loops of the last training forward pass.
-        self.last_loops = None
-
-    def initial_state(self, e, generator=None):
-        if self.init_state == "random":
-            noise = torch.randn(e.shape, generator=generator, dtype=e.dtype, device="cpu")
-            return noise.to(e.device) * self.init_scale
-        return torch.zeros_like(e)
-
-    def forward(self, x):
-        e, pad, mask = self.prelude(x)
-        if not self.training:
-            h = self.initial_state(e, self._eval_generator())
-            for _ in range(self.n_iter):
-                h = self.core(h, e, mask)
-            return self.coda(h, pad, mask)
-        r = self.train_loops or sample_recurrence(self.mean_recurrence)
-        k = min(r, self.backprop_depth)
-        self.last_loops = (r - k, k)
-        h = self.initial_state(e)
-        if r > k:
-            with torch.no_grad():
-                e_ng = e.detach()
-                for _ in range(r - k):
-                    h = self.core(h, e_ng, mask)
-        for _ in range(k):
-            h = self.core(h, e, mask)
-        return self.coda(h, pad, mask)
-
-    def _eval_generator(self):
-        if self.init_state != "random":
-            return None
-        g = torch.Generator()
-        g.manual_seed(0)
-        return g
-
-    @torch.no_grad()
-    def solve(self, x, *, max_iter, tol, track=False, callback=None):
-        """Run ``max_iter`` loops (stop a sample early once its relative latent change <= ``tol``).
-
-        Returns ``(logits, state, SolverInfo)``; ``callback(k, logits_k)`` sees
-        the decoded output after every loop.
-        """
-        e, pad, mask = self.prelude(x)
-        h0 = self.initial_state(e, self._eval_generator())
-        cb = None
-        if callback is not None:
-
-            def cb(k, h):
-                callback(k, self.coda(h, pad, mask))
-
-        h, info = picard(
-            lambda h: self.core(h, e, mask),
-            h0,
-            max_iter=max_iter,
-            tol=tol,
-            track=track,
-            callback=cb,
-        )
-        return self.coda(h, pad, mask), h, info
-
-
-class UntiedTransformer(nn.Module):
-    """The explicit baseline: prelude -> ``n_layers`` distinct copies of the core -> coda.
-
-    Each layer has the architecture of :class:`RecurrentCore` (input
-    injection included) but its own weights, and runs once; with
-    ``n_layers=1`` the parameter count equals the looped model's. The output
-    does not depend on a budget: :meth:`solve` reports the same output for
-    every ``k``.
-    """
-
-    def __init__(
-        self, n_tokens, n_classes, max_len, *, d_model=64, n_heads=4, d_ff=128, n_layers=1
-    ):
-        super().__init__()
-        self.prelude = Prelude(n_tokens, max_len, d_model, n_heads, d_ff)
-        self.layers = nn.ModuleList(
-            RecurrentCore(d_model, n_heads, d_ff) for _ in range(int(n_layers))
-        )
-        self.coda = Coda(n_classes, d_model, n_heads, d_ff)
-
-    def _state(self, x):
-        e, pad, mask = self.prelude(x)
-        h = torch.zeros_like(e)
-        for layer in self.layers:
-            h = layer(h, e, mask)
-        return h, pad, mask
-
-    def forward(self, x):
-        h, pad, mask = self._state(x)
-        return self.coda(h, pad, mask)
-
-    @torch.no_grad()
-    def solve(self, x, *, max_iter, tol, track=False, callback=None):
-        h, pad, mask = self._state(x)
-        out = self.coda(h, pad, mask)
-        if callback is not None:
-            for k in range(1, max_iter + 1):
-                callback(k, out)
-        info = SolverInfo.fixed_depth(
-            x.shape[0], len(self.layers), max_iter=max_iter, tol=tol, solver="untied"
-        )
-        return out, h, info
+    dims = {"d_model": d_model, "n_heads": n_heads, "d_ff": d_ff}
+    prelude = Prelude(n_tokens, max_len, **dims)
+    cores = [
+        RecurrentCore(**dims, init_state=init_state, init_scale=init_scale)
+        for _ in range(int(n_cores))
+    ]
+    coda = Coda(n_classes, **dims)
+    return prelude, cores, coda
