@@ -90,8 +90,10 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
         half-layers each). Unused by the implicit one.
     {budget}
     {solver}
-        Both are unused by the explicit architecture (their routed options
-        are then refused).
+        With ``architecture="explicit"`` the model has no budget: ``n_iter``,
+        ``tol``, ``solver`` and ``backward`` are unused there (``predict``
+        answers the same for every ``n_iter``) and ``solver__*`` /
+        ``backward__*`` options are refused.
     max_epochs : int, default=300
         Training epochs.
     lr : float, default=1e-2
