@@ -1,7 +1,7 @@
 """Paper Table 1 (linear programs): implicit vs explicit bipartite GNNs by embedding size.
 
-Trains :class:`~sklearn_implicit.lp.LPGNNRegressor` (implicit) and
-:class:`~sklearn_implicit.lp.ExplicitLPGNNRegressor` at each embedding size on
+Trains :class:`~sklearn_implicit.lp.LPGNNRegressor` implicit and explicit
+(``architecture="explicit"``, two untied rounds) at each embedding size on
 random LPs (m = 10, n = 50, nnz = 100, as the paper), prints parameters and the
 paper's test error ``mean ||y_hat - y*|| / (||y*|| + 1)``, then the error and
 the empirical Lipschitz constant ``L_t`` (mean over instances, random
@@ -30,7 +30,8 @@ import numpy as np
 import torch
 
 from sklearn_implicit.datasets import make_linear_programs
-from sklearn_implicit.lp import ExplicitLPGNNRegressor, LPGNNRegressor, lp_relative_error
+from sklearn_implicit.lipschitz import LPBlocks
+from sklearn_implicit.lp import LPGNNRegressor, lp_relative_error
 
 PAPER = {
     "emb_sizes": [4, 8, 16, 32],
@@ -97,12 +98,12 @@ def main(argv=None):
     print("-" * len(header))
     for emb in args.emb_sizes:
         row = {}
-        for kind, cls, kw in (
-            ("explicit", ExplicitLPGNNRegressor, {}),
-            ("implicit", LPGNNRegressor, {"n_iter": args.n_iter}),
+        for kind, kw in (
+            ("explicit", {"architecture": "explicit"}),
+            ("implicit", {"n_iter": args.n_iter}),
         ):
             t = time.perf_counter()
-            est = cls(
+            est = LPGNNRegressor(
                 emb_size=emb,
                 max_epochs=epochs,
                 lr=args.lr,
@@ -138,7 +139,12 @@ def main(argv=None):
     X_lip = X_test[: args.n_lipschitz]
     curves = {
         b: est.lipschitz_curve(
-            X_lip, n_iter=args.max_t, block=b, eps=args.eps, reduce="mean", random_state=0
+            X_lip,
+            n_iter=args.max_t,
+            directions=LPBlocks(b),
+            eps=args.eps,
+            reduce="mean",
+            random_state=0,
         ).lipschitz
         for b in BLOCKS
     }

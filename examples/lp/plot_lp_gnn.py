@@ -22,7 +22,8 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from sklearn_implicit.datasets import make_linear_programs
-from sklearn_implicit.lp import ExplicitLPGNNRegressor, LPGNNRegressor, lp_relative_error
+from sklearn_implicit.lipschitz import LPBlocks
+from sklearn_implicit.lp import LPGNNRegressor, lp_relative_error
 
 X, y = make_linear_programs(300, random_state=0)
 X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=100, random_state=0)
@@ -36,7 +37,7 @@ print(X_train, y_train.shape)
 # benchmark ``benchmarks/lp_table.py`` trains longer on the paper's sizes.
 common = dict(emb_size=8, max_epochs=60, batch_size=50, random_state=0)
 implicit = LPGNNRegressor(n_iter=3, **common).fit(X_train, y_train)
-explicit = ExplicitLPGNNRegressor(**common).fit(X_train, y_train)
+explicit = LPGNNRegressor(architecture="explicit", **common).fit(X_train, y_train)
 for name, est in (("explicit", explicit), ("implicit", implicit)):
     err = lp_relative_error(y_test, est.predict(X_test))
     print(f"{name}: {est.n_params_} parameters, test error {err:.3f}")
@@ -45,11 +46,15 @@ for name, est in (("explicit", explicit), ("implicit", implicit)):
 # Test-time compute: error and Lipschitz constant over iterations
 # ---------------------------------------------------------------
 # ``staged_predict`` gives ``y_t`` for every budget ``t`` from one trajectory;
-# ``lipschitz_curve`` perturbs one block of the LP (here the nonzeros of
-# ``A``) and averages ``||y_t(x + d) - y_t(x)|| / ||d||``.
+# ``lipschitz_curve`` perturbs one block of the LP (the direction strategy
+# :class:`~sklearn_implicit.lipschitz.LPBlocks`, here the nonzeros of ``A``)
+# and averages ``||y_t(x + d) - y_t(x)|| / ||d||`` (``reduce="mean"``, as the
+# paper's LP figure).
 T = 10
 errors = [lp_relative_error(y_test, p) for p in implicit.staged_predict(X_test, n_iter=T)]
-curve = implicit.lipschitz_curve(X_test, n_iter=T, block="A", random_state=0)
+curve = implicit.lipschitz_curve(
+    X_test, n_iter=T, directions=LPBlocks("A"), reduce="mean", random_state=0
+)
 
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))
 ax1.plot(curve.n_iter, errors, "o-", label="implicit")

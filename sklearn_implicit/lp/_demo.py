@@ -36,7 +36,8 @@ def run(*, quick: bool = True, seed: int = 0, output: str | None = None) -> dict
 
 
 def _run(*, quick, seed, output):
-    from . import ExplicitLPGNNRegressor, LPGNNRegressor, lp_relative_error
+    from ..lipschitz import LPBlocks
+    from . import LPGNNRegressor, lp_relative_error
     from ._data import make_linear_programs
 
     start = time.perf_counter()
@@ -45,12 +46,14 @@ def _run(*, quick, seed, output):
     X_train, y_train, X_test, y_test = X[:n_train], y[:n_train], X[n_train:], y[n_train:]
     common = {"emb_size": 8, "max_epochs": epochs, "random_state": seed}
     implicit = LPGNNRegressor(n_iter=3, **common).fit(X_train, y_train)
-    explicit = ExplicitLPGNNRegressor(**common).fit(X_train, y_train)
+    explicit = LPGNNRegressor(architecture="explicit", **common).fit(X_train, y_train)
     err_imp = lp_relative_error(y_test, implicit.predict(X_test))
     err_exp = lp_relative_error(y_test, explicit.predict(X_test))
     T = 10
     by_iter = [lp_relative_error(y_test, p) for p in implicit.staged_predict(X_test, n_iter=T)]
-    lip = implicit.lipschitz_curve(X_test, n_iter=T, block="A", random_state=seed).lipschitz
+    lip = implicit.lipschitz_curve(
+        X_test, n_iter=T, directions=LPBlocks("A"), reduce="mean", random_state=seed
+    ).lipschitz
     print(f"LP demo: {n_train} train / {n_test} test LPs (m=10, n=50), emb_size=8")
     print(f"{'model':<10} {'params':>7} {'test error':>11}")
     print(f"{'explicit':<10} {explicit.n_params_:>7} {err_exp:>11.3f}")

@@ -1,4 +1,4 @@
-"""``LPGNNRegressor``: an implicit bipartite GNN that predicts LP solutions."""
+"""``LPGNNRegressor``: a bipartite GNN that predicts LP solutions, implicit or explicit."""
 
 from __future__ import annotations
 
@@ -9,33 +9,20 @@ import numpy as np
 import torch
 from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
-from sklearn.utils._param_validation import Interval
-from torch import nn
+from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._estimator import BaseImplicitEstimator
+from .. import FixedDepthModule
+from .._base import BaseImplicitEstimator, check_float32_range
+from .._params import doc_fragments
+from ..lipschitz import LPBlocks
 from ._container import LinearPrograms
-from ._gnn import (
-    ExplicitLPGNN,
-    ImplicitLPGNNLayer,
-    LPEncoder,
-    LPImplicitModule,
-    LPReadout,
-    orthogonal_init,
-)
+from ._gnn import ExplicitLPGNNRound, ImplicitLPGNNLayer, LPEncoder, LPReadout, orthogonal_init
+from ._metrics import MaskedMSELoss
 
-__all__ = ["ExplicitLPGNNRegressor", "LPGNNRegressor", "MaskedMSELoss"]
+__all__ = ["LPGNNRegressor"]
 
-_BLOCKS = ("A", "b", "c", "lower", "upper")
-_BLOCK_ALIASES = {"l": "lower", "u": "upper"}
-
-
-class MaskedMSELoss(nn.Module):
-    """Mean squared error over the finite entries of the target (NaN = padded slot)."""
-
-    def forward(self, y_pred, y_true):
-        valid = torch.isfinite(y_true)
-        diff = torch.where(valid, y_pred - torch.where(valid, y_true, 0.0), 0.0)
-        return (diff**2).sum() / valid.sum().clamp_min(1)
+#: The blocks of an LP the model reads as real-valued features.
+_FEATURE_BLOCKS = ("A", "b", "c", "lower", "upper")
 
 
 def _feature_scales(X, y):
@@ -58,104 +45,76 @@ def _feature_scales(X, y):
     }
 
 
-def _check_lps(X):
-    if isinstance(X, LinearPrograms):
-        if len(X) == 0:
-            raise ValueError("Found an empty LinearPrograms container (0 samples).")
-        return X
-    if isinstance(X, (list, tuple)) and X and all(isinstance(x, dict) for x in X):
-        keys = ("A", "b", "c", "lower", "upper", "is_equality")
-        return LinearPrograms(*[[x[k] for x in X] for k in keys])
-    raise ValueError(
-        "X must be a sklearn_implicit.lp.LinearPrograms container (or a list of LP dicts "
-        f"with keys A, b, c, lower, upper, is_equality); got {type(X).__name__}."
-    )
-
-
-def _check_targets(y, X):
-    """Targets as a float array (n_samples, N) with NaN on padded slots."""
-    if isinstance(y, (list, tuple)) and y and np.ndim(y[0]) == 1:
-        rows = [np.asarray(r, dtype=np.float64) for r in y]
-        width = max(r.shape[0] for r in rows)
-        y = np.full((len(rows), width), np.nan)
-        for i, r in enumerate(rows):
-            y[i, : r.shape[0]] = r
-    y = np.asarray(y, dtype=np.float64)
-    if y.ndim != 2:
-        raise ValueError(f"y must be 2-D (n_samples, n_variables), got shape {y.shape}.")
-    if y.shape[0] != len(X):
-        raise ValueError(f"X has {len(X)} linear programs but y has {y.shape[0]} rows.")
-    N = X.padded_shape[1]
-    if y.shape[1] < X.n_variables.max():
-        raise ValueError(
-            f"y has {y.shape[1]} columns but some instances have {X.n_variables.max()} variables."
-        )
-    y = y[:, :N] if y.shape[1] >= N else np.pad(y, ((0, 0), (0, N - y.shape[1])), "constant")
-    mask = X.variable_mask()
-    if not np.isfinite(y[mask]).all():
-        raise ValueError("y contains NaN or infinite values on real variables.")
-    return np.where(mask, y, np.nan)
-
-
 class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
-    """Implicit bipartite GNN that maps a linear program to its optimal solution.
+    """Bipartite GNN that maps a linear program to its optimal solution.
 
     An LP ``min c^T y  s.t.  A y o b,  l <= y <= u`` is a bipartite graph:
     constraint nodes with features ``(b_i, o_i)`` (``o_i = 1`` for an
     equality), variable nodes with ``(c_j, l_j, u_j)``, an edge of weight
-    ``A_ij`` for each nonzero. The operator ``G(y, x)`` takes a state ``y``
-    with one scalar per variable, runs four half-layers of message passing
-    (variables -> constraints -> variables -> constraints -> variables) on the
-    node embeddings with ``y`` appended to the variable features (input
-    injection), and maps each variable node back to a new scalar. The answer
-    is a read-out MLP of ``[emb(var), y_T]`` after ``T`` applications from
-    ``y_0 = 0``. The state is per instance (padded to the batch's largest
-    ``n`` with a mask), so LPs of any size, also sizes unseen in training,
-    can be predicted.
+    ``A_ij`` for each nonzero. With ``architecture="implicit"`` the operator
+    ``G(y, x)`` takes a state ``y`` with one scalar per variable, runs four
+    half-layers of message passing (variables -> constraints -> variables ->
+    constraints -> variables) on the node embeddings with ``y`` appended to
+    the variable features (input injection), and maps each variable node back
+    to a new scalar. The answer is a read-out MLP of ``[emb(var), y_T]``
+    after ``T`` applications from ``y_0 = 0``. The state is per instance
+    (padded to the batch's largest ``n`` with a mask), so LPs of any size,
+    also sizes unseen in training, can be predicted.
+
+    With ``architecture="explicit"`` the same embeddings feed ``n_rounds``
+    untied rounds of (variables -> constraints, constraints -> variables)
+    half-layers and a read-out of the last variable embeddings: the paper's
+    explicit baseline (``n_rounds=2``), a
+    :class:`~sklearn_implicit.FixedDepthModule`. Its answer does not depend
+    on a budget, so ``predict(X, n_iter=t)`` is the same for every ``t``.
 
     Defaults follow the paper: plain unrolled backpropagation through a fixed
     number of iterations (``backward="unroll"``, ``tol=0``), full-batch Adam
-    on the mean squared error.
+    on the mean squared error (padded slots ignored).
+
+    :meth:`lipschitz_curve` perturbs one block of the LP at a time
+    (:class:`~sklearn_implicit.lipschitz.LPBlocks`, by default the nonzeros
+    of ``A``); the paper's LP figure averages over instances and directions
+    (``reduce="mean"``) with ``eps=1e-4``; in float32, ``eps=1e-3`` (the
+    default) is safer.
 
     Parameters
     ----------
     emb_size : int, default=16
         Width of the node embeddings and message-passing MLPs.
-    n_iter : int, default=6
-        Applications of ``G`` in training and default prediction
-        (``predict(X, n_iter=t)`` changes it at test time).
-    tol : float, default=0.0
-        Early-stopping tolerance; 0 runs exactly ``n_iter`` steps (and then
-        no convergence warning is raised).
-    solver : {"picard", "anderson"} or callable, default="picard"
-        Forward solver.
-    backward : {"unroll", "implicit", "jacobian_free", "phantom"}, default="unroll"
-        Gradient through the solve.
+    architecture : {{"implicit", "explicit"}}, default="implicit"
+        Weight-tied operator iterated to a fixed point, or the same kind of
+        layers untied at a fixed depth (``n_rounds``).
+    n_rounds : int, default=2
+        Explicit architecture only: rounds of message passing (two
+        half-layers each). Unused by the implicit one.
+    {budget}
+    {solver}
+        With ``architecture="explicit"`` the model has no budget: ``n_iter``,
+        ``tol``, ``solver`` and ``backward`` are unused there (``predict``
+        answers the same for every ``n_iter``) and ``solver__*`` /
+        ``backward__*`` options are refused.
     max_epochs : int, default=300
         Training epochs.
     lr : float, default=1e-2
-        Adam learning rate.
+        Learning rate.
     batch_size : int or None, default=None
         Instances per mini-batch; None trains full batch (as the paper).
-    optimizer : str or torch optimizer class, default="adam"
-        Optimizer.
-    device : str, default="auto"
-        Torch device.
-    random_state : int, RandomState instance or None, default=None
-        Seed of initialisation and shuffling.
+    optimizer : {{"adam", "adamw", "sgd", "rmsprop"}} or torch optimizer class, default="adam"
+        Options via ``optimizer__*`` (e.g. ``optimizer__weight_decay=1e-4``).
+    {runtime}
     normalize : bool, default=True
         Divide the input blocks (``b``; ``c``; the bounds; ``A``) and the
         output by their standard deviations on the training set (fixed
         buffers, not trained). False feeds raw features as the paper's code.
-    verbose : int, default=0
-        Progress bar over epochs when positive.
     **kwargs
-        Routed ``optimizer__*``, ``solver__*`` and ``backward__*`` parameters.
+        Routed ``optimizer__*``, ``solver__*`` and ``backward__*`` parameters
+        (the model itself has no routed options: ``operator__*`` is refused).
 
     Attributes
     ----------
     net_ : skorch.NeuralNetRegressor
-        The trained net; ``net_.module_`` is the torch module.
+        The trained net; ``net_.module_`` (or ``module_``) is the torch module.
     loss_curve_ : list of float
         Training loss per epoch.
     n_params_ : int
@@ -163,9 +122,9 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
 
     See Also
     --------
-    ExplicitLPGNNRegressor : The same layers, untied, at a fixed depth.
-    sklearn_implicit.datasets.make_linear_programs : Training data.
+    sklearn_implicit.lp.make_linear_programs : Training data.
     sklearn_implicit.lp.lp_relative_error : The paper's error metric.
+    sklearn_implicit.lipschitz.LPBlocks : The default Lipschitz directions.
 
     Examples
     --------
@@ -183,23 +142,28 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
     True
     >>> est.n_params_
     722
+    >>> LPGNNRegressor(emb_size=4, architecture="explicit", max_epochs=0).fit(X, y).n_params_
+    580
     """
 
     _parameter_constraints: dict = {
-        **{
-            k: v
-            for k, v in BaseImplicitEstimator._parameter_constraints.items()
-            if k not in ("operator", "encoder", "decoder", "batch_size")
-        },
+        **BaseImplicitEstimator._parameter_constraints,
         "emb_size": [Interval(Integral, 1, None, closed="left")],
+        "architecture": [StrOptions({"implicit", "explicit"})],
+        "n_rounds": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [None, Interval(Integral, 1, None, closed="left")],
         "normalize": ["boolean"],
     }
+
+    #: What :meth:`score` returns (the axis label of the displays).
+    score_name = "$R^2$ (all variables pooled)"
 
     def __init__(
         self,
         emb_size=16,
         *,
+        architecture="implicit",
+        n_rounds=2,
         n_iter=6,
         tol=0.0,
         solver="picard",
@@ -215,19 +179,23 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
         **kwargs,
     ):
         self.emb_size = emb_size
-        self.n_iter = n_iter
-        self.tol = tol
-        self.solver = solver
-        self.backward = backward
-        self.max_epochs = max_epochs
-        self.lr = lr
-        self.batch_size = batch_size
-        self.optimizer = optimizer
-        self.device = device
-        self.random_state = random_state
+        self.architecture = architecture
+        self.n_rounds = n_rounds
         self.normalize = normalize
-        self.verbose = verbose
-        self._set_prefixed(kwargs, error=TypeError)
+        super().__init__(
+            n_iter=n_iter,
+            tol=tol,
+            solver=solver,
+            backward=backward,
+            max_epochs=max_epochs,
+            lr=lr,
+            batch_size=batch_size,
+            optimizer=optimizer,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+            **kwargs,
+        )
 
     # ------------------------------------------------------------------ tags
     def __sklearn_tags__(self):
@@ -237,12 +205,27 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
         return tags
 
     # ------------------------------------------------------------------ hooks
-    def _validate_Xy(self, X, y):
-        X = _check_lps(X)
-        return X, _check_targets(y, X)
-
     def _validate_X(self, X):
-        return _check_lps(X)
+        """A non-empty :class:`LinearPrograms` (or a list of LP dicts), float32-safe."""
+        if not isinstance(X, LinearPrograms):
+            if not isinstance(X, (list, tuple)):
+                raise ValueError(
+                    "X must be a sklearn_implicit.lp.LinearPrograms container (or a list of "
+                    f"LP dicts with keys A, b, c, lower, upper, is_equality); got "
+                    f"{type(X).__name__}."
+                )
+            X = LinearPrograms.from_dicts(X)
+        if len(X) == 0:
+            raise ValueError("Found an empty LinearPrograms container (0 samples).")
+        for block in _FEATURE_BLOCKS:
+            check_float32_range(X.block(block), f"X's block {block!r}")
+        return X
+
+    def _validate_Xy(self, X, y):
+        X = self._validate_X(X)
+        y = X.check_targets(y)
+        check_float32_range(y, "y")
+        return X, y
 
     def _to_tensor(self, X, device):
         return torch.from_numpy(X.to_flat()).to(device)
@@ -259,9 +242,6 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
     def _training_inputs(self, X):
         return X.to_flat()
 
-    def _targets_for_training(self, y):
-        return np.asarray(y, dtype=np.float32)
-
     def _criterion(self):
         return MaskedMSELoss
 
@@ -270,38 +250,39 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
             return {"iterator_train__batch_size": sys.maxsize}
         return {}
 
-    def _build_module(self, X, y):
+    def _default_directions(self):
+        return LPBlocks("A")
+
+    def _build_module(self, X, y, routed):
+        """Encoder -> GNN (iterated operator, or untied rounds) -> read-out."""
         e = int(self.emb_size)
         encoder = LPEncoder(e)
-        operator = ImplicitLPGNNLayer(e)
-        readout = LPReadout(e + 1, e)
-        module = self._assemble(operator, encoder, readout, state_shape=(0,))
-        module = LPImplicitModule(
-            module.operator,
-            module.encoder,
-            module.decoder,
-            state_shape=(0,),
-            solver=module.solver,
-            backward=module.backward,
-            n_iter=module.n_iter,
-            tol=module.tol,
-        )
-        orthogonal_init(module)
-        return self._scaled(module, X, y)
-
-    def _scaled(self, module, X, y):
+        if self.architecture == "explicit":
+            rounds = [ExplicitLPGNNRound(e) for _ in range(int(self.n_rounds))]
+            decoder = LPReadout(e, state="nodes")
+            # Initialised in this order (encoder, rounds, read-out) so that a
+            # seed gives the weights it gave before the parts were composed.
+            for part in (encoder, *rounds, decoder):
+                orthogonal_init(part)
+            module = FixedDepthModule(rounds, encoder, decoder)
+        else:
+            operator = ImplicitLPGNNLayer(e)
+            decoder = LPReadout(e, state="scalar")
+            module = self._assemble(operator, encoder, decoder, routed)
+            orthogonal_init(module)
         if self.normalize:
             scales = _feature_scales(X, y)
             module.encoder.set_scales(scales["cons"], scales["var"], scales["edge"])
             module.decoder.scale.fill_(scales["target"])
         return module
 
+    # ------------------------------------------------------------------ public
     def fit(self, X, y):
         """Train on linear programs ``X`` and their optimal solutions ``y``.
 
         Parameters
         ----------
-        X : LinearPrograms
+        X : LinearPrograms or list of dict
             Training instances.
         y : array-like of shape (n_samples, n_variables)
             Optimal solutions (NaN on padded slots when sizes differ), or a
@@ -314,12 +295,6 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
         super().fit(X, y)
         self.n_params_ = sum(p.numel() for p in self.net_.module_.parameters())
         return self
-
-    def _warn_info(self, info, explicit_budget):
-        super()._warn_info(info, explicit_budget=explicit_budget or self.tol == 0)
-
-    def _format_output(self, y):
-        return y.numpy().astype(np.float64, copy=False)
 
     def score(self, X, y, sample_weight=None):
         """R^2 over all (instance, variable) entries pooled, padded slots ignored.
@@ -337,8 +312,7 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
         -------
         float
         """
-        X = _check_lps(X)
-        y = _check_targets(y, X)
+        X, y = self._validate_Xy(X, y)
         y_pred = self.predict(X)
         mask = np.isfinite(y)
         w = None
@@ -346,162 +320,9 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
             w = np.broadcast_to(np.asarray(sample_weight, dtype=float)[:, None], y.shape)[mask]
         return float(r2_score(y[mask], y_pred[mask], sample_weight=w))
 
-    # ------------------------------------------------------------------ lipschitz
-    def _perturb(self, X, eps, n_directions, rng):
-        block = getattr(self, "_perturb_block", "A")
-        base = X.block(block)
-        if block == "A":
-            support = base != 0
-        elif block == "b":
-            support = np.arange(base.shape[1])[None, :] < X.n_constraints[:, None]
-        else:
-            support = X.variable_mask()
-        parts = []
-        for _ in range(n_directions):
-            d = rng.standard_normal(base.shape) * support
-            norms = np.sqrt((d.reshape(len(X), -1) ** 2).sum(1))
-            norms[norms == 0] = 1.0
-            d = d / norms.reshape((-1,) + (1,) * (d.ndim - 1)) * eps
-            parts.append(X.with_block(block, base + d))
-        return LinearPrograms.concatenate(parts), np.full(n_directions * len(X), float(eps))
 
-    def _output_distance(self, y_perturbed, y_base):
-        diff = torch.nan_to_num(y_perturbed - y_base, nan=0.0)
-        return torch.linalg.vector_norm(diff.reshape(y_base.shape[0], -1), dim=1)
-
-    def lipschitz_curve(
-        self,
-        X,
-        n_iter=None,
-        *,
-        block="A",
-        eps=1e-3,
-        n_directions=4,
-        reduce="mean",
-        random_state=None,
-    ):
-        """Empirical ``L_t`` under random perturbations of one LP block.
-
-        As in the paper, each direction is Gaussian on one block only: the
-        nonzeros of ``A`` (the sparsity pattern is kept), ``b``, ``c``, or the
-        bounds ``l`` / ``u``, scaled to norm ``eps``; ``L_t`` is the mean (by
-        default) over instances and directions of ``||y_t(x + d) - y_t(x)|| /
-        ||d||``. The paper uses ``eps = 1e-4``; the default here is ``1e-3``
-        because the model runs in float32.
-
-        Parameters
-        ----------
-        X : LinearPrograms
-            Instances at which to measure.
-        n_iter : int, optional
-            Largest budget ``T``; default the estimator's ``n_iter``.
-        block : {"A", "b", "c", "lower", "upper"}, default="A"
-            Which block is perturbed (``"l"`` and ``"u"`` are accepted too).
-        eps : float, default=1e-3
-            Norm of each perturbation.
-        n_directions : int, default=4
-            Directions per instance.
-        reduce : {"mean", "max"}, default="mean"
-            Aggregation over instances and directions.
-        random_state : int, RandomState instance or None
-            Seed of the directions.
-
-        Returns
-        -------
-        LipschitzCurve
-        """
-        block = _BLOCK_ALIASES.get(block, block)
-        if block not in _BLOCKS:
-            raise ValueError(f"block must be one of {list(_BLOCKS)}, got {block!r}.")
-        self._perturb_block = block
-        try:
-            return super().lipschitz_curve(
-                X,
-                n_iter,
-                eps=eps,
-                n_directions=n_directions,
-                reduce=reduce,
-                random_state=random_state,
-            )
-        finally:
-            del self._perturb_block
-
-
-class ExplicitLPGNNRegressor(LPGNNRegressor):
-    """Explicit bipartite GNN: the same layers, untied, at a fixed depth.
-
-    Embeddings, ``n_rounds`` rounds of (variables -> constraints,
-    constraints -> variables) half-layers with their own weights, and a
-    read-out MLP: the paper's explicit baseline (``n_rounds=2``). The output
-    does not depend on a budget, so ``predict(X, n_iter=t)`` is the same for
-    every ``t``.
-
-    Parameters
-    ----------
-    emb_size : int, default=16
-        Width of the embeddings and MLPs.
-    n_rounds : int, default=2
-        Rounds of message passing (two half-layers each).
-    max_epochs, lr, batch_size, optimizer, device, random_state, normalize, verbose, **kwargs
-        As in :class:`LPGNNRegressor`.
-
-    Attributes
-    ----------
-    net_ : skorch.NeuralNetRegressor
-        The trained net.
-    n_params_ : int
-        Number of trainable parameters.
-
-    Examples
-    --------
-    >>> from sklearn_implicit.lp import ExplicitLPGNNRegressor
-    >>> ExplicitLPGNNRegressor(emb_size=4).get_params()["n_rounds"]
-    2
-    """
-
-    #: Explicit networks have no solve; these make the shared inference code run once.
-    n_iter = 1
-    tol = 0.0
-
-    _parameter_constraints: dict = {
-        **{
-            k: v
-            for k, v in LPGNNRegressor._parameter_constraints.items()
-            if k not in ("n_iter", "tol", "solver", "backward")
-        },
-        "n_rounds": [Interval(Integral, 1, None, closed="left")],
-    }
-
-    def __init__(
-        self,
-        emb_size=16,
-        *,
-        n_rounds=2,
-        max_epochs=300,
-        lr=1e-2,
-        batch_size=None,
-        optimizer="adam",
-        device="auto",
-        random_state=None,
-        normalize=True,
-        verbose=0,
-        **kwargs,
-    ):
-        self.emb_size = emb_size
-        self.n_rounds = n_rounds
-        self.max_epochs = max_epochs
-        self.lr = lr
-        self.batch_size = batch_size
-        self.optimizer = optimizer
-        self.device = device
-        self.random_state = random_state
-        self.normalize = normalize
-        self.verbose = verbose
-        self._set_prefixed(kwargs, error=TypeError)
-
-    def _build_module(self, X, y):
-        return self._scaled(ExplicitLPGNN(int(self.emb_size), int(self.n_rounds)), X, y)
-
-    def lipschitz_curve(self, X, n_iter=None, **kwargs):
-        """Empirical Lipschitz constant (constant over ``t``); see :class:`LPGNNRegressor`."""
-        return super().lipschitz_curve(X, 1 if n_iter is None else n_iter, **kwargs)
+LPGNNRegressor.__doc__ = LPGNNRegressor.__doc__.format(
+    budget=doc_fragments["budget"].format(n_iter=6, tol=0.0),
+    solver=doc_fragments["solver"].format(solver="picard", backward="unroll"),
+    runtime=doc_fragments["runtime"],
+)

@@ -11,6 +11,13 @@ one ``bmm`` is faster on a CPU than ``index_add_`` over the edge list, and no
 extra dependency is needed. For very large, very sparse LPs an edge-list
 scatter would use less memory; the layers would be unchanged.
 
+The parts follow the module protocol (:mod:`sklearn_implicit._module`):
+:class:`LPEncoder` turns the flat rows into an :class:`LPBatch` ``u``; the
+implicit operator :class:`ImplicitLPGNNLayer` iterates a per-variable scalar
+state ``G(y, u)``; the explicit model stacks :class:`ExplicitLPGNNRound` s
+(untied) on the packed node embeddings; :class:`LPReadout` reads either state
+together with ``u``.
+
 The layer layout follows the paper's code description (paper notes, section
 4): embeddings ``Linear + ReLU`` of the constraint features ``(b_i, o_i)``
 and variable features ``(c_j, l_j, u_j)``; half-layer convolutions
@@ -26,19 +33,19 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from .._module import ImplicitModule
-from ..solvers import SolverInfo
 from ._container import _HEADER
 
 __all__ = [
     "BipartiteConv",
-    "ExplicitLPGNN",
+    "ExplicitLPGNNRound",
+    "ImplicitLPGNNLayer",
     "LPBatch",
     "LPEncoder",
-    "LPImplicitModule",
     "LPReadout",
-    "ImplicitLPGNNLayer",
+    "orthogonal_init",
+    "pack_nodes",
     "unflatten_lp",
+    "unpack_nodes",
 ]
 
 
@@ -190,94 +197,90 @@ class ImplicitLPGNNLayer(nn.Module):
         return self.to_y(h_var).squeeze(-1) * u.var_mask
 
 
-class LPReadout(nn.Module):
-    """``y_hat_j = scale * MLP([emb(var_j), y_j])``; NaN on padded variable slots.
+class ExplicitLPGNNRound(nn.Module):
+    """One untied round of the explicit GNN: variables -> constraints -> variables.
 
-    ``scale`` is a fixed buffer (one unless set, e.g. to the target's standard
-    deviation).
+    The state packs the node embeddings into one tensor, constraints first:
+    ``z = [h_cons, h_var]`` of shape (n_instances, M + N, emb_size), zero on
+    padded nodes (see :func:`pack_nodes`). A
+    :class:`~sklearn_implicit.FixedDepthModule` applies ``n_rounds`` of these,
+    each with its own weights, from the embedded input.
     """
 
-    def __init__(self, in_dim, emb_size):
+    def __init__(self, emb_size):
         super().__init__()
+        self.to_constraints = BipartiteConv(emb_size, emb_size, to_variables=False)
+        self.to_variables = BipartiteConv(emb_size, emb_size, to_variables=True)
+
+    def init_state(self, u):
+        return pack_nodes(u.cons, u.var, u)
+
+    def forward(self, z, u):
+        h_cons, h_var = unpack_nodes(z, u)
+        h_cons = torch.relu(self.to_constraints(h_cons, h_var, u.A))
+        h_var = torch.relu(self.to_variables(h_cons, h_var, u.A))
+        return pack_nodes(h_cons, h_var, u)
+
+
+def pack_nodes(h_cons, h_var, u):
+    """Constraint and variable embeddings as one state ``(B, M + N, d)``, padded nodes zeroed."""
+    return torch.cat([h_cons * u.cons_mask[..., None], h_var * u.var_mask[..., None]], dim=1)
+
+
+def unpack_nodes(z, u):
+    """Inverse of :func:`pack_nodes`: ``(h_cons, h_var)``."""
+    M = u.cons.shape[1]
+    return z[:, :M], z[:, M:]
+
+
+#: Largest magnitude of a scalar state the read-out reads (see :class:`LPReadout`).
+_STATE_LIMIT = 1e18
+
+
+class LPReadout(nn.Module):
+    """``y_hat_j = scale * MLP(h_j)`` from variable ``j``'s features; NaN on padded slots.
+
+    A decoder that reads the encoded input (``reads_input = True``: the
+    module calls it as ``decoder(z, u)``). The features ``h_j`` depend on
+    the state:
+
+    - ``state="scalar"`` (the implicit GNN, one scalar ``y_j`` per variable):
+      ``h_j = [emb(var_j), y_j]`` (``emb_size + 1`` features);
+    - ``state="nodes"`` (the explicit GNN, packed node embeddings, see
+      :class:`ExplicitLPGNNRound`): ``h_j`` is variable ``j``'s embedding.
+
+    ``scale`` is a fixed buffer (one unless set, e.g. to the target's standard
+    deviation). A scalar state is saturated at ``+-1e18`` before it is read:
+    a diverged solve stops at its last finite state, which can be close to
+    the float32 maximum, and its read-out must stay finite (the estimator
+    warns about the divergence); real solution estimates are far smaller.
+
+    Parameters
+    ----------
+    emb_size : int
+        Width of the embeddings and of the MLP.
+    state : {"scalar", "nodes"}, default="scalar"
+        What the state holds.
+    """
+
+    reads_input = True
+
+    def __init__(self, emb_size, *, state="scalar"):
+        super().__init__()
+        if state not in ("scalar", "nodes"):
+            raise ValueError(f"state must be 'scalar' or 'nodes', got {state!r}.")
+        self.state = state
+        in_dim = emb_size + 1 if state == "scalar" else emb_size
         self.mlp = nn.Sequential(
             nn.Linear(in_dim, emb_size), nn.ReLU(), nn.Linear(emb_size, 1, bias=False)
         )
         self.register_buffer("scale", torch.ones(()))
 
-    def forward(self, h_var, var_mask):
+    def forward(self, z, u):
+        if self.state == "scalar":
+            z = z.clamp(-_STATE_LIMIT, _STATE_LIMIT)
+            h_var = torch.cat([u.var, z.unsqueeze(-1)], dim=-1)
+        else:
+            h_var = unpack_nodes(z, u)[1]
         out = self.mlp(h_var).squeeze(-1) * self.scale
-        return torch.where(var_mask, out, torch.full_like(out, float("nan")))
-
-
-class LPImplicitModule(ImplicitModule):
-    """:class:`ImplicitModule` whose read-out also sees the variable embeddings."""
-
-    def forward(self, x):
-        u = self.encoder(x)
-        z0 = self.init_state(u)
-        z = self.backward(
-            lambda z: self.operator(z, u),
-            z0,
-            solver=self.solver,
-            max_iter=self.n_iter,
-            tol=self.tol,
-        )
-        return self._read(z, u)
-
-    def _read(self, z, u):
-        return self.decoder(torch.cat([u.var, z.unsqueeze(-1)], dim=-1), u.var_mask)
-
-    @torch.no_grad()
-    def solve(self, x, *, max_iter, tol, track=False, callback=None):
-        u = self.encoder(x)
-        z0 = self.init_state(u)
-        cb = None
-        if callback is not None:
-
-            def cb(k, z):
-                callback(k, self._read(z, u))
-
-        z, info = self.solver(
-            lambda z: self.operator(z, u), z0, max_iter=max_iter, tol=tol, track=track, callback=cb
-        )
-        return self._read(z, u), z, info
-
-
-class ExplicitLPGNN(nn.Module):
-    """The explicit counterpart: embeddings, ``2 * n_rounds`` untied half-layers, read-out.
-
-    Its output does not depend on a budget: :meth:`solve` returns it for any
-    ``max_iter`` (and reports the same output at every step to callbacks).
-    """
-
-    def __init__(self, emb_size, n_rounds=2):
-        super().__init__()
-        self.encoder = LPEncoder(emb_size)
-        convs = []
-        for _ in range(n_rounds):
-            convs.append(BipartiteConv(emb_size, emb_size, to_variables=False))
-            convs.append(BipartiteConv(emb_size, emb_size, to_variables=True))
-        self.convs = nn.ModuleList(convs)
-        self.decoder = LPReadout(emb_size, emb_size)
-        orthogonal_init(self)
-
-    def forward(self, x):
-        u = self.encoder(x)
-        h_cons, h_var = u.cons, u.var
-        for conv in self.convs:
-            if conv.to_variables:
-                h_var = torch.relu(conv(h_cons, h_var, u.A))
-            else:
-                h_cons = torch.relu(conv(h_cons, h_var, u.A))
-        return self.decoder(h_var, u.var_mask)
-
-    @torch.no_grad()
-    def solve(self, x, *, max_iter, tol, track=False, callback=None):
-        y = self.forward(x)
-        if callback is not None:
-            for k in range(1, max_iter + 1):
-                callback(k, y)
-        info = SolverInfo.fixed_depth(
-            y.shape[0], len(self.convs), max_iter=max_iter, tol=tol, solver="explicit"
-        )
-        return y, y, info
+        return torch.where(u.var_mask, out, torch.full_like(out, float("nan")))

@@ -1,10 +1,25 @@
-"""The paper's error metric for predicted LP solutions."""
+"""The paper's error metric for predicted LP solutions, and the training loss."""
 
 from __future__ import annotations
 
 import numpy as np
+import torch
+from torch import nn
 
-__all__ = ["lp_relative_error"]
+__all__ = ["MaskedMSELoss", "lp_relative_error"]
+
+
+class MaskedMSELoss(nn.Module):
+    """Mean squared error over the finite entries of the target (NaN = padded slot).
+
+    Targets are padded with NaN where an instance has fewer variables than
+    the batch; those slots add nothing to the loss nor to its gradient.
+    """
+
+    def forward(self, y_pred, y_true):
+        valid = torch.isfinite(y_true)
+        diff = torch.where(valid, y_pred - torch.where(valid, y_true, 0.0), 0.0)
+        return (diff**2).sum() / valid.sum().clamp_min(1)
 
 
 def lp_relative_error(y_true, y_pred):
