@@ -78,3 +78,9 @@ def test_single_process_estimator_behaves_like_plain_one():
     import pickle
 
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(est)).predict(X), est.predict(X))
+
+
+def test_accelerator_that_is_not_one_is_refused():
+    X = np.random.RandomState(0).uniform(-1, 1, size=(16, 2))
+    with pytest.raises(ValueError, match="'accelerator' parameter"):
+        AcceleratedImplicitRegressor(accelerator="foo", max_epochs=1).fit(X, X[:, 0])
