@@ -198,6 +198,7 @@ def test_late_convergence_check_gives_the_same_answer(solver, device, monkeypatc
     np.testing.assert_array_equal(info_late.n_steps, info_now.n_steps)
     np.testing.assert_array_equal(info_late.residual, info_now.residual)
     np.testing.assert_array_equal(info_late.converged, info_now.converged)
+    assert info_late.extra == info_now.extra
     assert info_now.converged.all()
     # At most two extra applications of the operator.
     assert info_now.n_steps.max() <= len(calls) <= info_now.n_steps.max() + 2
