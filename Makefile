@@ -6,7 +6,7 @@ PIP := $(BIN)/python -m pip
 CONSTRAINTS := -c constraints.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format docs bench clean
+.PHONY: demo test lint format docs bench gpu-check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,12 @@ docs: $(VENV)/.docs
 
 bench: $(VENV)/.bench
 	$(BIN)/python benchmarks/performance.py
+
+# On a CUDA machine: CUDA torch of the pinned version into .venv, the CUDA tests and every
+# benchmark on the GPU -> benchmarks/results/gpu-check.jsonl. Elsewhere: one line, exit 0,
+# .venv untouched (the GPU is looked for before anything is installed). See .ci/gpu-check.
+gpu-check:
+	@PYTHON="$(PYTHON)" bash .ci/gpu-check
 
 clean:
 	rm -rf docs/_build docs/auto_examples docs/generated .pytest_cache

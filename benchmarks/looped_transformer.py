@@ -103,6 +103,9 @@ def main(argv=None):
         help="torch threads (1: fastest for tiny blocks, shared CPU)",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--device", default="auto", help='"auto" (CUDA when present), "cpu", "cuda"'
+    )
     args = parser.parse_args(argv)
     n_train = args.n_train or (3200 if args.quick else 8000)
     epochs = args.epochs or (6 if args.quick else 12)
@@ -150,6 +153,7 @@ def main(argv=None):
         "max_epochs": epochs,
         "random_state": args.seed,
         "optimizer__weight_decay": 0.01,
+        "device": args.device,
     }
     t = time.perf_counter()
     looped = LoopedTransformerClassifier(

@@ -66,6 +66,9 @@ def main(argv=None):
         help="torch threads (1 is fastest for these small tensors on a shared CPU)",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--device", default="auto", help='"auto" (CUDA when present), "cpu", "cuda"'
+    )
     args = parser.parse_args(argv)
     n_train = args.n_train or (500 if args.quick else 2500)
     n_test = args.n_test or (200 if args.quick else 1000)
@@ -109,6 +112,7 @@ def main(argv=None):
                 lr=args.lr,
                 batch_size=args.batch_size,
                 random_state=args.seed,
+                device=args.device,
                 **kw,
             ).fit(X_train, y_train)
             pred = (

@@ -26,7 +26,8 @@ def _row_norms(v):
 
 def _unit_like(v, generator):
     """Random directions shaped like ``v``, each row of unit norm."""
-    d = torch.randn(v.shape, generator=generator, dtype=torch.float64).to(v.dtype).to(v.device)
+    # Drawn on the CPU (the same directions on every device), then moved once.
+    d = torch.randn(v.shape, generator=generator, dtype=torch.float64).to(v.device, v.dtype)
     return d / _row_norms(d).clamp_min(1e-30).reshape((-1,) + (1,) * (v.dim() - 1))
 
 
@@ -147,15 +148,16 @@ def _jacobian_norm(fn, inp, n_power_iter, random_state):
     gen = _torch_generator(random_state)
     shape = (-1,) + (1,) * (inp.dim() - 1)
     v = _unit_like(inp.detach(), gen)
-    sigma = torch.zeros(n, dtype=torch.float64)
+    sigma = None
     for _ in range(int(n_power_iter)):
         u = jvp(v)
-        sigma = _row_norms(u.detach()).double().cpu()
+        # Stays on the input's device: one copy to the host after the loop.
+        sigma = _row_norms(u.detach())
         w = vjp(u).detach()
         wn = _row_norms(w)
         # Rows whose J^T J v vanished keep their direction (sigma = 0 there).
         v = torch.where((wn > 0).reshape(shape), w / wn.clamp_min(1e-30).reshape(shape), v)
-    return sigma.numpy()
+    return sigma.double().cpu().numpy()
 
 
 def contraction_modulus(G, z, x, n_power_iter=20, random_state=None):

@@ -60,7 +60,8 @@ class _AndersonRule(StepRule):
             picard_w = torch.zeros_like(alpha)
             picard_w[:, slot] = 1.0
             alpha = torch.where(bad[:, None], picard_w, alpha)
-            state["n_fallbacks"] = state["n_fallbacks"] + bad.sum()
+            # Counted for samples still iterating only (frozen ones keep their point).
+            state["n_fallbacks"] = state["n_fallbacks"] + (bad & active).sum()
             x_next = beta * torch.einsum("bn,bnd->bd", alpha, Fh[:, :n])
             if beta != 1.0:
                 x_next = x_next + (1 - beta) * torch.einsum("bn,bnd->bd", alpha, Xh[:, :n])

@@ -10,8 +10,13 @@ operator next, and which candidate iterate that evaluation gives. The driver
   and flagged as diverged, instead of returning NaN;
 - ``callback(k, z_k)`` sees the accepted iterate of every step exactly once;
 - the residual is computed only when it is needed (early stopping, a trace,
-  or the last step), and no step synchronises with a GPU unless early
-  stopping asks whether every sample is done.
+  or the last step), and no step synchronises with a GPU. Early stopping
+  asks the device whether every sample is done; on CUDA, when no callback or
+  trace watches the steps, that answer is copied to the host asynchronously
+  and read up to ``_CUDA_LAG`` steps later, so the host keeps queueing work
+  instead of waiting for every step. The steps run after every sample
+  froze change nothing (frozen samples keep their iterate, step count and
+  residual): the answer is the same as with a check at every step.
 
 A fixed-budget solve with no callback and no trace (``predict(X, n_iter=t)``)
 runs the plain loop and checks finiteness once at the end; only if some
@@ -21,12 +26,30 @@ callback exists that could see a step twice).
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 import torch
 
 from ._info import SolverInfo, residual_norm
 
 __all__ = ["StepRule", "iterate"]
+
+#: Steps the host may queue before it waits for the device's answer to "is
+#: every sample done?" (CUDA, early stopping, no callback and no trace).
+_CUDA_LAG = 2
+
+
+def _convergence_lag(z0, *, track, callback):
+    """How many steps late the driver may learn that every sample is done.
+
+    0 (check every step, synchronously) on the CPU, where reading a flag
+    costs nothing, and whenever a callback or a trace sees every step (they
+    must not see steps past the end); ``_CUDA_LAG`` on CUDA otherwise.
+    """
+    if track or callback is not None or z0.device.type != "cuda":
+        return 0
+    return _CUDA_LAG
 
 
 def _row_mask(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -75,7 +98,7 @@ class StepRule:
 class _Tracker:
     """Per-sample bookkeeping of one solve (accepted iterate, steps, flags, trace)."""
 
-    def __init__(self, z0, *, max_iter, tol, track, solver):
+    def __init__(self, z0, *, max_iter, tol, track, solver, lag=0):
         n = z0.shape[0]
         device = z0.device
         self.z = z0
@@ -93,6 +116,13 @@ class _Tracker:
         #: ``k_uniform`` for all); the per-sample tensors are filled in lazily.
         self.uniform = not (self.tol > 0 or self.track)
         self.k_uniform = 0
+        #: Early stopping read ``lag`` steps late (see ``_done``).
+        self.lag = int(lag) if self.tol > 0 else 0
+        self._pending = deque()
+        self._host = None
+        if self.lag and device.type == "cuda":
+            # One pinned flag per step: device-to-host copies that do not block.
+            self._host = torch.zeros(self.max_iter + 1, dtype=torch.bool, pin_memory=True)
 
     def _materialize(self):
         if self.uniform:
@@ -106,7 +136,8 @@ class _Tracker:
         """Offer the candidate of step ``k``; return True when every sample is done."""
         if res is None and self.uniform and z_new.device.type == "cpu":
             # Every sample still active: one reduction decides (no per-row work
-            # and, on the CPU, no costly synchronisation).
+            # and, on the CPU, no costly synchronisation). On a GPU the per-row
+            # path below runs instead: it never reads a value on the host.
             if bool(torch.isfinite(z_new).all()):
                 self.z = z_new
                 self.k_uniform = k
@@ -133,7 +164,40 @@ class _Tracker:
             conv = upd & (res <= self.tol)
             self.converged |= conv
             self.active &= ~conv
-            return not bool(self.active.any())
+            return self._done(k, ~self.active.any())
+        return False
+
+    def _done(self, k, done):
+        """Whether every sample is done, as known now: ``done`` of step ``k`` or earlier.
+
+        With ``lag == 0`` the flag of step ``k`` is read at once (one
+        synchronisation). Otherwise the flag is queued (on CUDA: copied into
+        pinned host memory behind an event) and read once it has arrived, at
+        the latest ``lag`` steps later; "done" never turns back to False, so
+        any arrived flag that says True ends the solve.
+        """
+        if not self.lag:
+            return bool(done)
+        event = None
+        if self._host is not None:
+            with torch.cuda.device(done.device):
+                slot = self._host[k]
+                slot.copy_(done, non_blocking=True)
+                event = torch.cuda.Event()
+                event.record(torch.cuda.current_stream(done.device))
+            self._pending.append((slot, event))
+        else:  # the same bookkeeping on the CPU (used by the tests)
+            self._pending.append((done, None))
+        while self._pending:
+            slot, event = self._pending[0]
+            arrived = event is not None and event.query()
+            if not arrived and len(self._pending) <= self.lag:
+                break
+            self._pending.popleft()
+            if event is not None and not arrived:
+                event.synchronize()
+            if bool(slot):
+                return True
         return False
 
     def info(self, **extra) -> SolverInfo:
@@ -199,7 +263,14 @@ def iterate(rule, f, z0, *, max_iter, tol, track=False, callback=None):
         if out is not None:
             return out
         # Some sample diverged: solve again with per-sample bookkeeping.
-    tracker = _Tracker(z0, max_iter=max_iter, tol=tol, track=track, solver=rule.name)
+    tracker = _Tracker(
+        z0,
+        max_iter=max_iter,
+        tol=tol,
+        track=track,
+        solver=rule.name,
+        lag=_convergence_lag(z0, track=track, callback=callback),
+    )
     state = rule.init(z0)
     for k in range(1, max_iter + 1):
         point, fz = rule.evaluate(f, state)
