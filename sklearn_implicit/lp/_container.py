@@ -627,7 +627,9 @@ class LinearPrograms:
 
         Row layout, with ``(M, N)`` the padded sizes: ``[m_i, n_i, M, N,
         b (M), is_equality (M), c (N), lower (N), upper (N), A (M * N,
-        row-major)]``; padded entries are zero.
+        row-major)]``; padded entries are zero, infinite bounds stay ``-inf`` /
+        ``inf`` (the model's encoder clips them, see
+        :class:`~sklearn_implicit.lp.LPGNNRegressor`).
         """
         k, M, N = self._A.shape
         head = np.column_stack(

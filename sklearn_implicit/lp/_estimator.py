@@ -75,6 +75,16 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
     (padded to the batch's largest ``n`` with a mask), so LPs of any size,
     also sizes unseen in training, can be predicted.
 
+    LPs in :func:`scipy.optimize.linprog`'s form (sparse matrices, ``None``
+    bounds) enter through :meth:`LinearPrograms.from_linprog
+    <sklearn_implicit.lp.LinearPrograms.from_linprog>`. Infinite bounds are
+    read inside the existing bound features, with no extra parameter: the
+    scaled bounds are clipped at a limit set at fit time, ten standard
+    deviations of the training bounds beyond the largest finite training
+    bound, so ``inf`` reads as "farther than any bound seen in training"
+    (as does any finite bound beyond the limit). Finite bounds within the
+    limit are encoded exactly as without it.
+
     With ``architecture="explicit"`` the same embeddings feed ``n_rounds``
     untied rounds of (variables -> constraints, constraints -> variables)
     half-layers and a read-out of the last variable embeddings: the paper's
