@@ -67,6 +67,135 @@ def _ragged(values, name, sizes, convert=_real_array):
     return out
 
 
+# ---------------------------------------------------------------------- linprog form
+def _linprog_real(value, name):
+    """``value`` (dense or sparse) as a float64 array of real, non-NaN numbers."""
+    if sparse.issparse(value):
+        value = value.toarray()
+    arr = np.asarray(value)
+    if np.iscomplexobj(arr) or (
+        arr.dtype == object and any(isinstance(v, complex) for v in arr.ravel())
+    ):
+        raise ValueError(f"{name} has complex values; linear programs need real coefficients.")
+    try:
+        arr = arr.astype(np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must hold real numbers (got dtype {arr.dtype}).") from err
+    if np.isnan(arr).any():
+        raise ValueError(f"{name} contains NaN.")
+    if np.isinf(arr).any():
+        raise ValueError(
+            f"{name} contains infinite values; only the variable bounds may be infinite."
+        )
+    return arr
+
+
+def _linprog_vector(value, name):
+    """A 1-D vector the way :func:`scipy.optimize.linprog` reads ``c``, ``b_ub``, ``b_eq``.
+
+    Singleton dimensions are squeezed away (a ``(m, 1)`` column is a vector).
+    """
+    arr = _linprog_real(value, name).squeeze()
+    arr = arr.reshape(-1) if arr.size == 1 else arr
+    if arr.ndim != 1 or (name.startswith("c") and arr.size == 0):
+        raise ValueError(
+            f"{name} must be 1-D (at most one non-singleton dimension) and non-empty for c, "
+            f"got shape {np.shape(value)}."
+        )
+    return arr
+
+
+def _linprog_constraints(A, b, n, names, suffix):
+    """``(A, b)`` of one constraint type: ``A`` of shape (m, n), ``b`` of shape (m,)."""
+    name_A, name_b = (f"{name}{suffix}" for name in names)
+    if A is None:
+        A = np.zeros((0, n))
+    else:
+        A = _linprog_real(A, name_A)
+        if A.ndim != 2 or A.shape[1] != n:
+            raise ValueError(
+                f"{name_A} must be a 2-D matrix with one column per variable (len(c{suffix}) "
+                f"= {n}), got shape {A.shape}."
+            )
+    if b is None:
+        b = np.zeros(0)
+    else:
+        b = _linprog_vector(b, name_b)
+    if b.shape[0] != A.shape[0]:
+        if A.shape[0] == 0:
+            raise ValueError(f"{name_b} is given but {name_A} is not: pass both or neither.")
+        raise ValueError(
+            f"{name_b} has {b.shape[0]} entries but {name_A} has {A.shape[0]} rows: one "
+            "right-hand side per constraint."
+        )
+    return A, b
+
+
+def _linprog_bounds(bounds, n, name):
+    """``(lower, upper)`` from :func:`scipy.optimize.linprog`'s ``bounds``, ``None`` as +-inf."""
+    try:
+        objects = np.array(bounds, dtype=object)
+    except ValueError as err:  # nested sequences of different lengths
+        raise ValueError(f"{name}: unable to interpret the bounds {bounds!r}.") from err
+    if bounds is None or objects.size == 0:  # SciPy's default: x >= 0
+        objects = np.array([0.0, None], dtype=object)
+    if any(isinstance(v, (complex, np.complexfloating)) for v in objects.ravel()):
+        raise ValueError(f"{name} has complex values; bounds must be real or None.")
+    is_none = np.vectorize(lambda v: v is None, otypes=[bool])(objects)
+    try:
+        values = objects.astype(np.float64)  # None becomes NaN
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"{name}: unable to interpret the bounds {bounds!r}; use numbers, None or +-inf."
+        ) from err
+    if (np.isnan(values) & ~is_none).any():
+        raise ValueError(f"{name} contains NaN; use None (or -inf / inf) for a missing bound.")
+    values = np.atleast_2d(values)
+    if values.ndim > 2:
+        raise ValueError(f"{name} must be a pair or an (n, 2) array, got shape {values.shape}.")
+    if values.shape == (n, 2):
+        pairs = values
+    elif values.shape in ((1, 2), (2, 1)):
+        pairs = np.tile(values.reshape(1, 2), (n, 1))
+    elif values.shape == (2, n):
+        raise ValueError(f"{name}: provide an {n} x 2 array of (min, max) pairs, not 2 x {n}.")
+    else:
+        raise ValueError(
+            f"{name} must be one (min, max) pair for all variables or one pair per variable "
+            f"(shape ({n}, 2)); got shape {values.shape}."
+        )
+    lower = np.where(np.isnan(pairs[:, 0]), -np.inf, pairs[:, 0])
+    upper = np.where(np.isnan(pairs[:, 1]), np.inf, pairs[:, 1])
+    wrong = np.flatnonzero((lower > upper) | (lower == np.inf) | (upper == -np.inf))
+    if wrong.size:
+        j = wrong[0]
+        raise ValueError(
+            f"{name}: variable {j} has the bounds ({lower[j]}, {upper[j]}); a lower bound must "
+            "not exceed its upper bound, nor be +inf (nor an upper bound -inf)."
+        )
+    return lower, upper
+
+
+def _linprog_instance(c, A_ub, b_ub, A_eq, b_eq, bounds, suffix=""):
+    """One LP in :func:`scipy.optimize.linprog`'s form as ``(A, b, c, lower, upper, eq)``."""
+    c = _linprog_vector(c, f"c{suffix}")
+    n = c.shape[0]
+    A_ub, b_ub = _linprog_constraints(A_ub, b_ub, n, ("A_ub", "b_ub"), suffix)
+    A_eq, b_eq = _linprog_constraints(A_eq, b_eq, n, ("A_eq", "b_eq"), suffix)
+    lower, upper = _linprog_bounds(bounds, n, f"bounds{suffix}")
+    is_equality = np.r_[np.zeros(A_ub.shape[0], bool), np.ones(A_eq.shape[0], bool)]
+    return np.vstack([A_ub, A_eq]), np.r_[b_ub, b_eq], c, lower, upper, is_equality
+
+
+def _is_batch_of_costs(c):
+    """Whether ``c`` lists several LPs' costs (a 2-D array or a sequence of vectors)."""
+    if isinstance(c, np.ndarray):
+        return c.ndim == 2
+    if isinstance(c, (list, tuple)):
+        return any(np.ndim(v) >= 1 or sparse.issparse(v) for v in c)
+    return False
+
+
 class LinearPrograms:
     """A batch of linear programs ``min c^T y`` subject to ``A y o b`` and ``l <= y <= u``.
 
@@ -89,13 +218,14 @@ class LinearPrograms:
     c : sequence of array-like of shape (n_i,)
         Costs.
     lower, upper : sequence of array-like of shape (n_i,)
-        Variable bounds (finite).
+        Variable bounds; ``-inf`` (lower) and ``inf`` (upper) mean no bound.
     is_equality : sequence of array-like of bool, shape (m_i,)
         Which constraints are equalities (the others are ``<=``): booleans,
         or the numbers 0 and 1.
 
     All six arguments need one entry per instance. :meth:`from_dicts` builds
-    the container from one dict per instance instead.
+    the container from one dict per instance instead, :meth:`from_linprog`
+    from :func:`scipy.optimize.linprog`'s arguments.
 
     Attributes
     ----------
@@ -204,6 +334,110 @@ class LinearPrograms:
                 )
         return cls(*[[lp[key] for lp in instances] for key in _KEYS])
 
+    @classmethod
+    def from_linprog(cls, c, A_ub=None, b_ub=None, A_eq=None, b_eq=None, bounds=None):
+        """Build the container from :func:`scipy.optimize.linprog`'s arguments.
+
+        One LP ``min c^T x  s.t.  A_ub x <= b_ub,  A_eq x == b_eq,  l <= x <= u``
+        with SciPy's conventions, or several: then every argument given is a
+        sequence with one entry per LP (``c`` a list of cost vectors or a 2-D
+        array, one row per LP; an entry may be None where that LP has no
+        such constraints or default bounds).
+
+        Parameters
+        ----------
+        c : array-like of shape (n,), or sequence of them
+            Costs. Singleton dimensions are squeezed as SciPy does, except that
+            a 2-D array holds several LPs, one per row.
+        A_ub : array-like or sparse matrix of shape (m_ub, n), optional
+            Inequality constraint matrix (``A_ub x <= b_ub``), dense or
+            :mod:`scipy.sparse`.
+        b_ub : array-like of shape (m_ub,), optional
+            Inequality right-hand sides.
+        A_eq : array-like or sparse matrix of shape (m_eq, n), optional
+            Equality constraint matrix (``A_eq x == b_eq``).
+        b_eq : array-like of shape (m_eq,), optional
+            Equality right-hand sides.
+        bounds : sequence, optional
+            As in :func:`scipy.optimize.linprog`: None (or empty) means
+            ``(0, None)`` for every variable; one ``(min, max)`` pair applies
+            to all variables; otherwise one pair per variable (shape (n, 2)).
+            None (or ``-inf`` / ``inf``) means no bound on that side. NaN is
+            refused (SciPy would read it as None).
+
+        Returns
+        -------
+        X : LinearPrograms
+            Each LP's constraints are the rows of ``A_ub`` followed by those of
+            ``A_eq`` (``is_equality`` False, then True). Infinite bounds are
+            kept as ``-inf`` / ``inf``.
+
+        Raises
+        ------
+        ValueError
+            On shapes that do not fit (the message names the argument, and the
+            LP as ``A_ub[i]`` in a batch), NaN, complex values, infinite
+            coefficients, or a lower bound above its upper bound.
+
+        See Also
+        --------
+        to_linprog : The inverse: ``from_linprog(**X.to_linprog(i))`` is
+            instance ``i`` with its inequalities moved before its equalities.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from scipy import sparse
+        >>> from sklearn_implicit.lp import LinearPrograms
+        >>> X = LinearPrograms.from_linprog(
+        ...     c=[-1.0, -2.0, 0.5],
+        ...     A_ub=sparse.csr_matrix([[1.0, 1.0, 0.0]]), b_ub=[4.0],
+        ...     A_eq=[[1.0, 0.0, -1.0]], b_eq=[1.0],
+        ...     bounds=[(0, None), (None, 3.0), (-1.0, 1.0)],
+        ... )
+        >>> X[0]["lower"].tolist(), X[0]["upper"].tolist(), X[0]["is_equality"].tolist()
+        ([0.0, -inf, -1.0], [inf, 3.0, 1.0], [False, True])
+        >>> batch = LinearPrograms.from_linprog(
+        ...     c=[[1.0, 1.0], [1.0, 2.0, 3.0]],
+        ...     A_ub=[[[-1.0, -1.0]], None], b_ub=[[-1.0], None],
+        ...     A_eq=[None, [[1.0, 1.0, 1.0]]], b_eq=[None, [2.0]],
+        ... )
+        >>> batch.n_constraints.tolist(), batch.n_variables.tolist()
+        ([1, 1], [2, 3])
+        """
+        given = {"A_ub": A_ub, "b_ub": b_ub, "A_eq": A_eq, "b_eq": b_eq, "bounds": bounds}
+        if not _is_batch_of_costs(c):
+            return cls(*([part] for part in _linprog_instance(c, **given)))
+        costs = list(c)
+        k = len(costs)
+        per_lp = {}
+        for name, value in given.items():
+            if value is None:
+                per_lp[name] = [None] * k
+                continue
+            if not isinstance(value, (list, tuple, np.ndarray)) or (
+                name == "bounds" and any(v is not None and np.ndim(v) == 0 for v in value)
+            ):
+                raise ValueError(
+                    f"c holds {k} linear programs (a 2-D array or a sequence of cost "
+                    f"vectors), so {name} needs one entry per linear program (None where "
+                    f"one has none); got {type(value).__name__}"
+                    + (f" {value!r}" if name == "bounds" else "")
+                    + ". For one LP, pass c as a 1-D vector."
+                )
+            per_lp[name] = list(value)
+            if len(per_lp[name]) != k:
+                raise ValueError(
+                    f"{name} has {len(per_lp[name])} entries but c holds {k} linear programs."
+                )
+        parts = [
+            _linprog_instance(
+                costs[i], **{name: v[i] for name, v in per_lp.items()}, suffix=f"[{i}]"
+            )
+            for i in range(k)
+        ]
+        return cls(*(list(block) for block in zip(*parts, strict=True)))
+
     def check_targets(self, y):
         """Validate targets for these instances: a float array NaN on padded slots.
 
@@ -263,10 +497,15 @@ class LinearPrograms:
         for name, arr in (("A", self._A), ("b", self._b), ("c", self._c)):
             if not np.isfinite(arr).all():
                 raise ValueError(f"LinearPrograms: {name} contains NaN or infinite values.")
-        if not (np.isfinite(self._l).all() and np.isfinite(self._u).all()):
+        if np.isnan(self._l).any() or np.isnan(self._u).any():
             raise ValueError(
-                "LinearPrograms: the variable bounds must be finite (the GNN reads them as "
-                "features); replace infinite bounds by a large finite box."
+                "LinearPrograms: the variable bounds contain NaN; use -inf / inf for a "
+                "missing bound."
+            )
+        if (self._l == np.inf).any() or (self._u == -np.inf).any():
+            raise ValueError(
+                "LinearPrograms: a lower bound is +inf or an upper bound -inf (no point "
+                "satisfies it)."
             )
         if (self._l > self._u).any():
             raise ValueError("LinearPrograms: some lower bounds exceed their upper bounds.")
@@ -360,7 +599,17 @@ class LinearPrograms:
         return np.arange(self._A.shape[2])[None, :] < self.n_variables[:, None]
 
     def to_linprog(self, i):
-        """Keyword arguments of :func:`scipy.optimize.linprog` for instance ``i``."""
+        """Keyword arguments of :func:`scipy.optimize.linprog` for instance ``i``.
+
+        Returns
+        -------
+        kwargs : dict
+            ``c``; ``A_ub``, ``b_ub`` (the ``<=`` rows) and ``A_eq``, ``b_eq``
+            (the equalities), each None where the instance has no such rows;
+            ``bounds`` an (n_i, 2) array of ``(lower, upper)`` pairs, ``-inf`` /
+            ``inf`` where a side is unbounded. :meth:`from_linprog` reads it
+            back (with the inequality rows first).
+        """
         lp = self[i]
         eq = lp["is_equality"]
         A, b = lp["A"], lp["b"]
@@ -378,7 +627,9 @@ class LinearPrograms:
 
         Row layout, with ``(M, N)`` the padded sizes: ``[m_i, n_i, M, N,
         b (M), is_equality (M), c (N), lower (N), upper (N), A (M * N,
-        row-major)]``; padded entries are zero.
+        row-major)]``; padded entries are zero, infinite bounds stay ``-inf`` /
+        ``inf`` (the model's encoder clips them, see
+        :class:`~sklearn_implicit.lp.LPGNNRegressor`).
         """
         k, M, N = self._A.shape
         head = np.column_stack(

@@ -25,8 +25,19 @@ __all__ = ["LPGNNRegressor"]
 _FEATURE_BLOCKS = ("A", "b", "c", "lower", "upper")
 
 
+#: Margin of the bound limit beyond the largest finite training bound, in
+#: standard deviations of the training bounds (see :func:`_feature_scales`).
+_BOUND_MARGIN = 10.0
+
+
 def _feature_scales(X, y):
-    """Training standard deviations of the input blocks and of the target (floored)."""
+    """Training standard deviations of the input blocks and of the target (floored).
+
+    ``"bound_limit"`` is where the encoder clips the bounds (infinite ones
+    included, see :class:`~sklearn_implicit.lp._gnn.LPEncoder`), in raw units:
+    ``_BOUND_MARGIN`` standard deviations beyond the largest finite training
+    bound. Statistics of the bounds use their finite values only.
+    """
 
     def std(values):
         values = np.asarray(values, dtype=np.float64)
@@ -37,11 +48,14 @@ def _feature_scales(X, y):
     vmask = X.variable_mask()
     A = X.block("A")
     bounds = np.concatenate([X.block("lower")[vmask], X.block("upper")[vmask]])
+    bounds = bounds[np.isfinite(bounds)]
+    largest = float(np.abs(bounds).max()) if bounds.size else 0.0
     return {
         "cons": [std(X.block("b")[cmask]), 1.0],
         "var": [std(X.block("c")[vmask]), std(bounds), std(bounds)],
         "edge": std(A[A != 0]),
         "target": std(y[np.isfinite(y)]),
+        "bound_limit": largest + _BOUND_MARGIN * std(bounds),
     }
 
 
@@ -60,6 +74,16 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
     after ``T`` applications from ``y_0 = 0``. The state is per instance
     (padded to the batch's largest ``n`` with a mask), so LPs of any size,
     also sizes unseen in training, can be predicted.
+
+    LPs in :func:`scipy.optimize.linprog`'s form (sparse matrices, ``None``
+    bounds) enter through :meth:`LinearPrograms.from_linprog
+    <sklearn_implicit.lp.LinearPrograms.from_linprog>`. Infinite bounds are
+    read inside the existing bound features, with no extra parameter: the
+    scaled bounds are clipped at a limit set at fit time, ten standard
+    deviations of the training bounds beyond the largest finite training
+    bound, so ``inf`` reads as "farther than any bound seen in training"
+    (as does any finite bound beyond the limit). Finite bounds within the
+    limit are encoded exactly as without it.
 
     With ``architecture="explicit"`` the same embeddings feed ``n_rounds``
     untied rounds of (variables -> constraints, constraints -> variables)
@@ -218,7 +242,10 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
         if len(X) == 0:
             raise ValueError("Found an empty LinearPrograms container (0 samples).")
         for block in _FEATURE_BLOCKS:
-            check_float32_range(X.block(block), f"X's block {block!r}")
+            values = X.block(block)
+            if block in ("lower", "upper"):  # infinite bounds are allowed (clipped)
+                values = values[np.isfinite(values)]
+            check_float32_range(values, f"X's block {block!r}")
         return X
 
     def _validate_Xy(self, X, y):
@@ -270,10 +297,13 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
             decoder = LPReadout(e, state="scalar")
             module = self._assemble(operator, encoder, decoder, routed)
             orthogonal_init(module)
+        scales = _feature_scales(X, y)
+        bound_scale = 1.0
         if self.normalize:
-            scales = _feature_scales(X, y)
             module.encoder.set_scales(scales["cons"], scales["var"], scales["edge"])
             module.decoder.scale.fill_(scales["target"])
+            bound_scale = scales["var"][1]
+        module.encoder.set_bound_limit(scales["bound_limit"] / bound_scale)
         return module
 
     # ------------------------------------------------------------------ public

@@ -130,12 +130,27 @@ class BipartiteConv(nn.Module):
         return self.out(torch.cat([agg, prev], dim=-1))
 
 
+#: Bound limit of an :class:`LPEncoder` until one is set (in its scaled units).
+_DEFAULT_BOUND_LIMIT = 1e4
+
+
 class LPEncoder(nn.Module):
     """Flat LP rows -> :class:`LPBatch` with embedded node features (``Linear + ReLU``).
 
     The raw features are divided by fixed scales first (buffers, not trained;
     ones unless set with :meth:`set_scales`): ``(b, o)`` by ``cons_scale``,
     ``(c, l, u)`` by ``var_scale`` and ``A`` by ``edge_scale``.
+
+    Infinite bounds are encoded inside the bound features themselves, with
+    no extra channel nor parameter: the scaled bounds ``(l, u)`` are clipped
+    to ``[-bound_limit, bound_limit]`` (a buffer, set with
+    :meth:`set_bound_limit`; ``1e4`` until set), so ``-inf`` / ``inf`` read
+    as a bound at ``-bound_limit`` / ``bound_limit``, and so does any finite
+    bound beyond it. Finite bounds within the limit are left bit for bit as
+    they were. :class:`~sklearn_implicit.lp.LPGNNRegressor` sets the limit at
+    fit time to ten standard deviations of the training bounds beyond the
+    largest finite training bound, i.e. "farther than any bound seen, by a
+    margin", on the scale of the data.
     """
 
     def __init__(self, emb_size):
@@ -145,6 +160,7 @@ class LPEncoder(nn.Module):
         self.register_buffer("cons_scale", torch.ones(2))
         self.register_buffer("var_scale", torch.ones(3))
         self.register_buffer("edge_scale", torch.ones(()))
+        self.register_buffer("bound_limit", torch.tensor(_DEFAULT_BOUND_LIMIT))
 
     def set_scales(self, cons, var, edge):
         """Set the fixed feature scales (e.g. training standard deviations)."""
@@ -154,11 +170,25 @@ class LPEncoder(nn.Module):
             self.edge_scale.copy_(torch.as_tensor(edge, dtype=torch.float32))
         return self
 
+    def set_bound_limit(self, limit):
+        """Set where scaled bounds are clipped (infinite ones included); a positive number.
+
+        Limits beyond the float32 range are stored as its largest value.
+        """
+        limit = float(limit)
+        if not limit > 0:
+            raise ValueError(f"bound_limit must be positive, got {limit}.")
+        with torch.no_grad():
+            self.bound_limit.fill_(min(limit, float(torch.finfo(torch.float32).max)))
+        return self
+
     def forward(self, x):
         batch = unflatten_lp(x)
+        var = batch.var / self.var_scale
+        bounds = var[..., 1:].clamp(-self.bound_limit, self.bound_limit)
         return batch._replace(
             cons=self.cons_embedding(batch.cons / self.cons_scale),
-            var=self.var_embedding(batch.var / self.var_scale),
+            var=self.var_embedding(torch.cat([var[..., :1], bounds], dim=-1)),
             A=batch.A / self.edge_scale,
         )
 

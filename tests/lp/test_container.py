@@ -69,11 +69,15 @@ def test_to_linprog_splits_constraint_types():
     np.testing.assert_array_equal(kw["b_ub"], [2.0])
 
 
-@pytest.mark.parametrize("bad", ["inf", "order", "size"])
+@pytest.mark.parametrize("bad", ["nan", "-inf upper", "+inf lower", "order", "size"])
 def test_invalid_instances(bad):
     lo, up, b = [[0.0, 0.0]], [[1.0, 1.0]], [[1.0]]
-    if bad == "inf":
-        up = [[np.inf, 1.0]]
+    if bad == "nan":
+        up = [[np.nan, 1.0]]
+    if bad == "-inf upper":
+        lo, up = [[-np.inf, 0.0]], [[-np.inf, 1.0]]
+    if bad == "+inf lower":
+        lo, up = [[np.inf, 0.0]], [[np.inf, 1.0]]
     if bad == "order":
         lo = [[2.0, 0.0]]
     if bad == "size":
