@@ -346,7 +346,7 @@ class DeblurRegressor(RegressorMixin, BaseImplicitEstimator):
         """Rows (of the fitted length, or square), or image arrays of any size.
 
         Returned in their own layout; the module folds every layout into
-        ``(n, C, H, W)`` (:func:`~sklearn_implicit.imaging._layout.batch_image_shape`).
+        ``(n, C, H, W)`` and back (the rule of ``imaging/_layout.py``).
         """
         C, H, W = self.image_shape_
         shape = np.shape(X)
@@ -363,7 +363,7 @@ class DeblurRegressor(RegressorMixin, BaseImplicitEstimator):
                     f"X holds {X.shape[1]}-channel images, but the model was fitted on "
                     f"{C}-channel images (a single-channel model alone deblurs each channel)."
                 )
-        elif len(shape) == 2 and shape[1] != getattr(self, "n_features_in_", shape[1]):
+        elif len(shape) == 2 and shape[1] != self.n_features_in_:
             X = check_array(X, dtype=[np.float32, np.float64], input_name="X")
             check_float32_range(X, "X")
             try:
@@ -467,7 +467,7 @@ class _BatchFourierModes:
         return FourierModes(shape=shape)(X, eps, n_directions, rng)
 
     def __repr__(self):
-        return f"FourierModes(shape=<each input's>, fitted {self.image_shape})"
+        return f"_BatchFourierModes(image_shape={self.image_shape})"
 
 
 DeblurRegressor.__doc__ = DeblurRegressor.__doc__.format(
