@@ -6,7 +6,9 @@ physics (:class:`BlurFFT`) and a learned residual CNN denoiser
 (:class:`ResidualDenoiser`); ``architecture="explicit"`` is the baseline that
 applies the same denoiser once (:class:`ObservationDenoiser`). Data come from
 :func:`sklearn_implicit.datasets.make_blurred_images`; quality is measured
-with :func:`peak_signal_noise_ratio`.
+with :func:`peak_signal_noise_ratio`. Images come as flat rows, ``(n, H, W)``
+or ``(n, C, H, W)`` arrays; a model trained on small crops deblurs images of
+any size at least the kernel's, in the layout it is given.
 """
 
 from ._data import make_blurred_images

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import math
+import warnings
 from numbers import Integral, Real
 
+import numpy as np
 from sklearn.base import RegressorMixin
+from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
-from torch import nn
 
 from .. import BaseImplicitEstimator, FixedDepthModule
+from .._base import check_float32_range
 from .._params import doc_fragments
 from ..lipschitz import FourierModes
+from ._layout import batch_image_shape, looks_channels_last, square_side
 from ._metrics import peak_signal_noise_ratio
 from ._operators import ObservationDenoiser, PnPOperator, ResidualDenoiser
 from ._physics import BlurFFT, blur_kernel
@@ -42,15 +46,39 @@ class DeblurRegressor(RegressorMixin, BaseImplicitEstimator):
     ``init``, ``solver`` and ``backward`` are unused (routed ``solver__*`` or
     ``backward__*`` parameters are refused at fit).
 
-    **Shape convention.** ``X`` (blurred) and ``y`` (sharp) are flattened
-    images of shape ``(n_samples, C * H * W)`` (row-major, as returned by
-    :func:`~sklearn_implicit.datasets.make_blurred_images`), so that
-    scikit-learn's validation, cross-validation and pipelines work
-    unchanged; ``image_shape`` says how a row folds into an image.
-    Predictions have the shape of ``y``.
+    **Inputs.** ``X`` (blurred) and ``y`` (sharp, the same shape) are
+    images in one of three layouts:
+
+    - flat rows ``(n_samples, C * H * W)`` (row-major, channel-major:
+      ``X.reshape(n, C, H, W)``, as returned by
+      :func:`~sklearn_implicit.datasets.make_blurred_images`), so that
+      scikit-learn's validation, cross-validation and pipelines work
+      unchanged; ``image_shape`` says how a row folds into an image
+      (default: square single-channel images);
+    - ``(n_samples, H, W)`` arrays of single-channel images;
+    - ``(n_samples, C, H, W)`` arrays (channels first).
+
+    ``image_shape`` and arrays are **channels first**: ``image_shape=(H, W,
+    C)`` is refused (a trailing 1, 3 or 4 after a side larger than 4 reads
+    as channels last) with a message suggesting ``(C, H, W)``; so are
+    ``(n, H, W, C)`` arrays (use ``np.moveaxis(X, -1, 1)``).
+
+    **Train small, predict big.** The denoiser is convolutional and the
+    blur acts through the FFT of the kernel padded to each input's size, so
+    the fitted model deblurs images of any size at least the kernel's, in
+    the layout it is given: ``(n, H, W)`` and ``(n, C, H, W)`` arrays of
+    any ``H, W``, and flat rows of the fitted length ``n_features_in_``.
+    Rows of another length are read as square images with the fitted
+    number of channels (``C * s * s`` values) when the training images
+    were square, and are refused otherwise (pass an array). Predictions
+    have the input's layout and size. A single-channel model applied to
+    ``(n, C, H, W)`` images deblurs each channel separately (for instance
+    colour photographs with a model trained on grayscale crops); a model
+    fitted on ``C > 1`` channels needs inputs of ``C`` channels.
 
     **Scores and Lipschitz curves.** :meth:`score` is the mean PSNR in dB
-    (:func:`peak_signal_noise_ratio`), not ``R^2``. :meth:`lipschitz_curve`
+    (:func:`peak_signal_noise_ratio`) with peak value ``data_range``, not
+    ``R^2``; ``fit`` and ``score`` warn when ``y`` exceeds that range. :meth:`lipschitz_curve`
     perturbs the blurred images along single Fourier modes, the eigenvectors
     of the blur (:class:`~sklearn_implicit.lipschitz.FourierModes`); for
     images in ``[0, 1]``, ``eps=1e-2`` (the paper's size) suits better than
@@ -70,8 +98,10 @@ class DeblurRegressor(RegressorMixin, BaseImplicitEstimator):
     kernel_size : int, default=9
         Side of a named kernel.
     image_shape : tuple of int or None, default=None
-        ``(H, W)`` or ``(C, H, W)`` (integers >= 1); None means square
-        grayscale images (``H = W = sqrt(n_features)``).
+        How a training row folds into an image: ``(H, W)`` or ``(C, H, W)``
+        (integers >= 1, channels first); None means square grayscale images
+        (``H = W = sqrt(n_features)``). Unused for ``(n, H, W)`` and
+        ``(n, C, H, W)`` arrays (if given, it must match their images).
     init : {{"zeros", "observation"}}, default="zeros"
         Starting state ``y_0`` of training and prediction; with ``"zeros"``
         ``predict(X, n_iter=t)`` is ``t`` applications of ``G`` from 0.
@@ -83,6 +113,9 @@ class DeblurRegressor(RegressorMixin, BaseImplicitEstimator):
         Initial step ``gamma``; None uses the paper's 1.0 (PGD) / 4.0 (HQS).
     noise_level : float, default=0.03
         Initial noise level fed to the denoiser.
+    data_range : float, default=1.0
+        Peak value of the images (1 for images in [0, 1], 255 for 8-bit
+        images): the ``MAX`` of the PSNR that :meth:`score` reports.
     {budget}
     {solver}
     {training}
@@ -94,7 +127,7 @@ class DeblurRegressor(RegressorMixin, BaseImplicitEstimator):
     Attributes
     ----------
     image_shape_ : tuple of int
-        ``(C, H, W)`` of the images.
+        ``(C, H, W)`` of the training images.
     net_ : skorch.NeuralNetRegressor
         The trained net; ``net_.module_`` is an
         :class:`~sklearn_implicit.ImplicitModule` whose ``operator`` is the
@@ -102,7 +135,7 @@ class DeblurRegressor(RegressorMixin, BaseImplicitEstimator):
         :class:`~sklearn_implicit.FixedDepthModule` whose one layer is the
         :class:`ObservationDenoiser` (explicit).
     n_features_in_ : int
-        ``C * H * W``.
+        ``C * H * W`` of the training images (the length of a training row).
     n_parameters_ : int
         Number of trainable parameters.
     loss_curve_ : list of float
@@ -120,6 +153,9 @@ class DeblurRegressor(RegressorMixin, BaseImplicitEstimator):
     >>> y_hat = est.predict(X, n_iter=5)
     >>> bool(peak_signal_noise_ratio(y, y_hat) > 10)  # mean PSNR in dB; est.score(X, y) too
     True
+    >>> X_big, _ = make_blurred_images(2, size=24, kernel_size=5, random_state=1)
+    >>> est.predict(X_big.reshape(2, 24, 24), n_iter=3).shape  # any size, any layout
+    (2, 24, 24)
     """
 
     _parameter_constraints: dict = {
@@ -134,6 +170,7 @@ class DeblurRegressor(RegressorMixin, BaseImplicitEstimator):
         "depth": [Interval(Integral, 2, None, closed="left")],
         "step": [None, Interval(Real, 0, None, closed="neither")],
         "noise_level": [Interval(Real, 0, None, closed="neither")],
+        "data_range": [Interval(Real, 0, None, closed="neither")],
     }
 
     #: Label of :meth:`score` (used by the displays).
@@ -154,6 +191,7 @@ class DeblurRegressor(RegressorMixin, BaseImplicitEstimator):
         depth=4,
         step=None,
         noise_level=0.03,
+        data_range=1.0,
         n_iter=20,
         tol=1e-3,
         solver="picard",
@@ -177,6 +215,7 @@ class DeblurRegressor(RegressorMixin, BaseImplicitEstimator):
         self.depth = depth
         self.step = step
         self.noise_level = noise_level
+        self.data_range = data_range
         super().__init__(
             n_iter=n_iter,
             tol=tol,
@@ -193,16 +232,10 @@ class DeblurRegressor(RegressorMixin, BaseImplicitEstimator):
         )
 
     # ------------------------------------------------------------------ data
-    def _resolve_image_shape(self, n_features):
-        """``(C, H, W)`` from ``image_shape`` (checked) or a square ``n_features``."""
+    def _checked_image_shape(self):
+        """``image_shape`` as ``(C, H, W)`` (checked), or None."""
         if self.image_shape is None:
-            side = math.isqrt(n_features)
-            if side * side != n_features:
-                raise ValueError(
-                    f"X has {n_features} features, not a square number: pass image_shape=(H, W) "
-                    "or (C, H, W)."
-                )
-            return (1, side, side)
+            return None
         shape = tuple(self.image_shape)
         if len(shape) not in (2, 3) or not all(
             isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in shape
@@ -212,8 +245,27 @@ class DeblurRegressor(RegressorMixin, BaseImplicitEstimator):
                 f"{self.image_shape!r}."
             )
         shape = tuple(int(s) for s in shape)
-        if len(shape) == 2:
-            shape = (1, *shape)
+        if looks_channels_last(shape):
+            H, W, C = shape
+            raise ValueError(
+                f"image_shape={self.image_shape!r} reads as {H} channels of {W}x{C} images: "
+                f"image_shape is channels first. For {C}-channel images pass "
+                f"image_shape=({C}, {H}, {W}), with rows that unfold as X.reshape(n, {C}, {H}, "
+                f"{W}) (for channels-last images: np.moveaxis(images, -1, 1).reshape(n, -1))."
+            )
+        return (1, *shape) if len(shape) == 2 else shape
+
+    def _resolve_image_shape(self, n_features):
+        """``(C, H, W)`` of training rows, from ``image_shape`` or a square ``n_features``."""
+        shape = self._checked_image_shape()
+        if shape is None:
+            side = square_side(n_features, 1)
+            if side is None:
+                raise ValueError(
+                    f"X has {n_features} features, not a square number: pass image_shape=(H, W) "
+                    "or (C, H, W), or the images as an (n, H, W) or (n, C, H, W) array."
+                )
+            return (1, side, side)
         if math.prod(shape) != n_features:
             raise ValueError(
                 f"image_shape={self.image_shape!r} does not match the {n_features} features of "
@@ -221,25 +273,129 @@ class DeblurRegressor(RegressorMixin, BaseImplicitEstimator):
             )
         return shape
 
-    def _validate_Xy(self, X, y):
-        X, y = super()._validate_Xy(X, y)
-        if y.ndim != 2 or y.shape != X.shape:
+    def _fit_image_shape(self, X):
+        """``(C, H, W)`` of the validated training images ``X`` (any layout)."""
+        if X.ndim == 2:
+            return self._resolve_image_shape(X.shape[1])
+        shape = tuple(batch_image_shape(X.shape, None)[1:])
+        given = self._checked_image_shape()
+        if given is not None and given != shape:
             raise ValueError(
-                f"y must hold one sharp image per row, shaped like X {X.shape}; got {y.shape}."
+                f"image_shape={self.image_shape!r} does not match the {shape} (C, H, W) images "
+                f"of the {X.ndim}-D array X; leave image_shape=None for image arrays."
             )
+        return shape
+
+    def _check_images(self, shape, kernel_shape):
+        """Refuse ``(C, H, W)`` images that look channels-last or are smaller than the kernel."""
+        C, H, W = shape
+        if looks_channels_last(shape):
+            raise ValueError(
+                f"The images of X have shape (C, H, W) = {shape}: {C} channels of {H}x{W} "
+                f"pixels; they look channels-last (H, W, C). Image arrays are (n, C, H, W): "
+                "pass np.moveaxis(X, -1, 1)."
+            )
+        if H < kernel_shape[0] or W < kernel_shape[1]:
+            raise ValueError(
+                f"The images of X are {H}x{W} pixels, smaller than the "
+                f"{kernel_shape[0]}x{kernel_shape[1]} blur kernel; DeblurRegressor needs images "
+                "at least the kernel's size."
+            )
+
+    def _warn_data_range(self, y, stacklevel):
+        """Warn when the sharp images ``y`` exceed ``data_range``."""
+        y = np.asarray(y)
+        if y.size == 0:
+            return
+        low, high, peak = float(np.nanmin(y)), float(np.nanmax(y)), float(self.data_range)
+        if high > 1.5 * peak or low < -0.5 * peak:
+            warnings.warn(
+                f"y holds values in [{low:.3g}, {high:.3g}], beyond data_range={peak:g}, the "
+                "peak value of the PSNR that score() reports: set data_range to the images' "
+                "range (e.g. data_range=255 for 8-bit images) or rescale the images.",
+                UserWarning,
+                stacklevel=stacklevel + 1,
+            )
+
+    def _validate_Xy(self, X, y):
+        """Rows, ``(n, H, W)`` or ``(n, C, H, W)`` arrays; ``y`` shaped like ``X``.
+
+        Image arrays are validated as rows (so ``n_features_in_`` is
+        ``C * H * W``) and returned in their own layout.
+        """
+        shape = np.shape(X)
+        if len(shape) in (3, 4):
+            if np.shape(y) != shape:
+                raise ValueError(
+                    f"y must hold one sharp image per blurred image, shaped like X {shape}; "
+                    f"got {np.shape(y)}."
+                )
+            rows = (shape[0], math.prod(shape[1:]))
+            X, y = super()._validate_Xy(np.reshape(X, rows), np.reshape(y, rows))
+            X, y = X.reshape(shape), y.reshape(shape)
+        else:
+            X, y = super()._validate_Xy(X, y)
+            if y.ndim != 2 or y.shape != X.shape:
+                raise ValueError(
+                    f"y must hold one sharp image per row, shaped like X {X.shape}; got {y.shape}."
+                )
+        self._warn_data_range(y, stacklevel=5)
         return X, y
+
+    def _validate_X(self, X):
+        """Rows (of the fitted length, or square), or image arrays of any size.
+
+        Returned in their own layout; the module folds every layout into
+        ``(n, C, H, W)`` and back (the rule of ``imaging/_layout.py``).
+        """
+        C, H, W = self.image_shape_
+        shape = np.shape(X)
+        if len(shape) in (3, 4):
+            X = check_array(X, allow_nd=True, dtype=[np.float32, np.float64], input_name="X")
+            check_float32_range(X, "X")
+            if X.ndim == 3 and C != 1:
+                raise ValueError(
+                    f"X is an (n, H, W) array of single-channel images, but the model was "
+                    f"fitted on {C}-channel images: pass an (n, {C}, H, W) array."
+                )
+            if X.ndim == 4 and C != 1 and X.shape[1] != C:
+                raise ValueError(
+                    f"X holds {X.shape[1]}-channel images, but the model was fitted on "
+                    f"{C}-channel images (a single-channel model alone deblurs each channel)."
+                )
+        elif len(shape) == 2 and shape[1] != self.n_features_in_:
+            X = check_array(X, dtype=[np.float32, np.float64], input_name="X")
+            check_float32_range(X, "X")
+            try:
+                batch_image_shape(X.shape, self.image_shape_)
+            except ValueError as exc:
+                raise ValueError(
+                    f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                    f"{self.n_features_in_} features as input ({C}x{H}x{W} images). Rows of "
+                    f"another length are read as square images of {C} channel(s) "
+                    f"({C} * s * s values) when the training images were square; pass other "
+                    "images as an (n, H, W) or (n, C, H, W) array."
+                ) from exc
+        else:
+            return super()._validate_X(X)
+        sample = batch_image_shape(X.shape, self.image_shape_)[1:]
+        self._check_images(sample, self._kernel_shape)
+        return X
 
     # ------------------------------------------------------------------ module
     def _build_module(self, X, y, routed):
         """The PnP operator in an implicit module, or the denoiser once (explicit)."""
-        self.image_shape_ = self._resolve_image_shape(X.shape[1])
+        self.image_shape_ = self._fit_image_shape(X)
         C, H, W = self.image_shape_
         kernel = blur_kernel(self.kernel, self.kernel_size)
+        self._check_images(self.image_shape_, kernel.shape)
+        self._kernel_shape = kernel.shape
         denoiser = ResidualDenoiser(C, self.width, self.depth)
-        encoder, decoder = nn.Unflatten(1, (C, H, W)), nn.Flatten()
         if self.architecture == "explicit":
-            layer = ObservationDenoiser(denoiser, noise_level=float(self.noise_level))
-            return FixedDepthModule([layer], encoder, decoder, state_shape=(C, H, W))
+            layer = ObservationDenoiser(
+                denoiser, noise_level=float(self.noise_level), image_shape=self.image_shape_
+            )
+            return FixedDepthModule([layer])
         step = _DEFAULT_STEP[self.scheme] if self.step is None else float(self.step)
         operator = PnPOperator(
             BlurFFT(kernel, (H, W)),
@@ -250,22 +406,22 @@ class DeblurRegressor(RegressorMixin, BaseImplicitEstimator):
             init=self.init,
             channels=C,
         )
-        return self._assemble(operator, encoder, decoder, routed, state_shape=operator.state_shape)
+        return self._assemble(operator, None, None, routed)
 
     def _default_directions(self):
-        """Single Fourier modes of the fitted image shape (the paper's perturbations)."""
-        return FourierModes(shape=self.image_shape_)
+        """Single Fourier modes of each input's image shape (the paper's perturbations)."""
+        return _BatchFourierModes(self.image_shape_)
 
     # ------------------------------------------------------------------ scoring
     def score(self, X, y, sample_weight=None):
-        """Mean PSNR (dB, data range 1) of the predictions against the sharp images.
+        """Mean PSNR (dB, peak value ``data_range``) of the predictions against the sharp images.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Blurred images.
-        y : array-like of shape (n_samples, n_features)
-            Sharp images.
+        X : array-like
+            Blurred images (rows, ``(n, H, W)`` or ``(n, C, H, W)``).
+        y : array-like
+            Sharp images, in the layout of ``X`` (or as flat rows).
         sample_weight : None
             Not supported (must be None).
 
@@ -276,13 +432,42 @@ class DeblurRegressor(RegressorMixin, BaseImplicitEstimator):
         """
         if sample_weight is not None:
             raise ValueError("DeblurRegressor.score does not support sample_weight.")
-        return peak_signal_noise_ratio(y, self.predict(X))
+        y_pred = self.predict(X)
+        y = check_array(y, allow_nd=True, ensure_2d=False, dtype=np.float64, input_name="y")
+        n = y_pred.shape[0]
+        if y.shape[0] != n or y.size != y_pred.size:
+            raise ValueError(
+                f"y has shape {y.shape}; expected the sharp images of X, shaped like the "
+                f"predictions {y_pred.shape}."
+            )
+        self._warn_data_range(y, stacklevel=2)
+        return peak_signal_noise_ratio(
+            y.reshape(n, -1), y_pred.reshape(n, -1), data_range=float(self.data_range)
+        )
 
     @property
     def n_parameters_(self):
         """Number of trainable parameters (denoiser, noise level and, if implicit, step)."""
         check_is_fitted(self)
         return sum(p.numel() for p in self.net_.module_.parameters() if p.requires_grad)
+
+
+class _BatchFourierModes:
+    """:class:`~sklearn_implicit.lipschitz.FourierModes` at the image shape of each input.
+
+    Rows are folded by the fitted model's rule (fitted length, else square);
+    ``(n, H, W)`` and ``(n, C, H, W)`` arrays carry their own shape.
+    """
+
+    def __init__(self, image_shape):
+        self.image_shape = image_shape
+
+    def __call__(self, X, eps, n_directions, rng):
+        shape = batch_image_shape(np.shape(X), self.image_shape)[1:]
+        return FourierModes(shape=shape)(X, eps, n_directions, rng)
+
+    def __repr__(self):
+        return f"_BatchFourierModes(image_shape={self.image_shape})"
 
 
 DeblurRegressor.__doc__ = DeblurRegressor.__doc__.format(

@@ -7,6 +7,8 @@ import math
 import torch
 from torch import nn
 
+from ._layout import batch_image_shape
+
 __all__ = ["ObservationDenoiser", "PnPOperator", "ResidualDenoiser"]
 
 
@@ -16,7 +18,9 @@ class ResidualDenoiser(nn.Module):
     ``H_sigma(v) = v - R([v, sigma * 1])``: the noise level enters as an extra
     constant input channel (as in DRUNet); ``R`` is ``depth`` 3x3 convolutions
     (circular padding, matching the circular blur) with ReLUs in between. The
-    last convolution starts at zero, so ``H`` starts as the identity.
+    last convolution starts at zero, so ``H`` starts as the identity. Being
+    convolutional, it denoises images of any size; a single-channel
+    denoiser denoises each channel of a multi-channel image separately.
 
     Parameters
     ----------
@@ -35,6 +39,8 @@ class ResidualDenoiser(nn.Module):
     >>> v = torch.rand(2, 1, 8, 8)
     >>> bool(torch.equal(H(v, torch.tensor(0.1)), v))  # identity at initialisation
     True
+    >>> H(torch.rand(2, 3, 20, 12), torch.tensor(0.1)).shape  # channel by channel
+    torch.Size([2, 3, 20, 12])
     """
 
     def __init__(self, channels=1, width=32, depth=4):
@@ -47,10 +53,19 @@ class ResidualDenoiser(nn.Module):
         layers += [nn.ReLU(), nn.Conv2d(width, channels, 3, padding=1, padding_mode="circular")]
         nn.init.zeros_(layers[-1].weight)
         nn.init.zeros_(layers[-1].bias)
+        self.channels = int(channels)
         self.net = nn.Sequential(*layers)
 
     def forward(self, v, sigma):
         """Denoise ``v`` (shape (n, C, H, W)) at noise level ``sigma`` (a scalar tensor)."""
+        n, c = v.shape[:2]
+        if c != self.channels:
+            if self.channels != 1:
+                raise ValueError(
+                    f"The denoiser takes images of {self.channels} channels, got {c} channels."
+                )
+            # One channel at a time, all channels as one batch.
+            return self.forward(v.reshape(n * c, 1, *v.shape[2:]), sigma).reshape(v.shape)
         level = sigma.to(v.dtype).expand(v.shape[0], 1, *v.shape[2:])
         return v - self.net(torch.cat([v, level], dim=1))
 
@@ -63,7 +78,11 @@ class PnPOperator(nn.Module):
       with ``beta = 1 / gamma``.
 
     The step ``gamma`` and the denoiser's noise level ``sigma`` are trainable
-    (stored as logarithms, so they stay positive).
+    (stored as logarithms, so they stay positive). States and observations
+    are images in any layout: ``(n, C, H, W)``, ``(n, H, W)`` or flat rows
+    (folded by the rule of :mod:`sklearn_implicit.imaging`: rows of
+    ``C * H * W`` values have ``state_shape``, other rows are square), of any
+    size at least the kernel's; ``G`` returns the layout it is given.
 
     Parameters
     ----------
@@ -85,7 +104,7 @@ class PnPOperator(nn.Module):
     Attributes
     ----------
     state_shape : tuple of int
-        ``(channels, H, W)``.
+        ``(channels, H, W)`` of ``physics.image_shape`` (the training images).
     """
 
     def __init__(
@@ -129,8 +148,10 @@ class PnPOperator(nn.Module):
         return A.normal_inverse(A.adjoint(x) + beta * y, beta)
 
     def forward(self, y, x):
-        """``G(y, x)`` for states ``y`` and observations ``x`` of shape (n, C, H, W)."""
-        return self.denoiser(self.data_step(y, x), self.noise_level)
+        """``G(y, x)`` for states ``y`` and observations ``x`` of the same shape (any layout)."""
+        shape = batch_image_shape(x.shape, self.state_shape)
+        v = self.data_step(y.reshape(shape), x.reshape(shape))
+        return self.denoiser(v, self.noise_level).reshape(y.shape)
 
 
 class ObservationDenoiser(nn.Module):
@@ -147,6 +168,9 @@ class ObservationDenoiser(nn.Module):
         ``H`` with ``forward(v, sigma)``.
     noise_level : float, default=0.03
         Initial ``sigma``.
+    image_shape : tuple of int, optional
+        ``(C, H, W)`` that flat rows fold into (as in :class:`PnPOperator`);
+        None: observations are ``(n, H, W)`` or ``(n, C, H, W)`` arrays.
 
     Examples
     --------
@@ -158,9 +182,10 @@ class ObservationDenoiser(nn.Module):
     True
     """
 
-    def __init__(self, denoiser, noise_level=0.03):
+    def __init__(self, denoiser, noise_level=0.03, image_shape=None):
         super().__init__()
         self.denoiser = denoiser
+        self.image_shape = None if image_shape is None else tuple(int(s) for s in image_shape)
         self.log_sigma = nn.Parameter(torch.tensor(math.log(noise_level), dtype=torch.float32))
 
     @property
@@ -168,6 +193,11 @@ class ObservationDenoiser(nn.Module):
         """Current ``sigma``."""
         return self.log_sigma.exp()
 
+    def init_state(self, x):
+        """``y_0 = 0``, shaped like the observation."""
+        return torch.zeros_like(x)
+
     def forward(self, y, x):
-        """``H_sigma(x)`` for observations ``x`` of shape (n, C, H, W); ``y`` is unused."""
-        return self.denoiser(x, self.noise_level)
+        """``H_sigma(x)`` for observations ``x`` in any layout; ``y`` is unused."""
+        v = x.reshape(batch_image_shape(x.shape, self.image_shape))
+        return self.denoiser(v, self.noise_level).reshape(x.shape)

@@ -133,25 +133,30 @@ def _check_size(size):
 
 
 class BlurFFT(nn.Module):
-    """Circular convolution ``A x = k * x`` computed in the Fourier domain.
+    """Circular convolution ``A x = k * x`` computed in the Fourier domain, at any image size.
 
     The kernel is zero-padded to the image size and rolled so that its
     centre sits at pixel ``(0, 0)``; ``A`` is then diagonal in the 2-D DFT
     basis with eigenvalues ``F = fft2(k_padded)``, so ``A^T`` multiplies by
     ``conj(F)`` and ``(A^T A + beta I)^{-1}`` divides by ``|F|^2 + beta``.
-    Works on tensors of shape ``(..., H, W)``.
+    Works on tensors of shape ``(..., H, W)`` of any ``H, W`` at least the
+    kernel's: the eigenvalues of ``image_shape`` are a buffer (they follow
+    the module's device), those of other sizes are computed on first use and
+    cached per ``(H, W, device, dtype)`` (the last few sizes).
 
     Parameters
     ----------
     kernel : array-like of shape (k, k)
         Blur kernel (``k <= min(H, W)``).
     image_shape : tuple of int
-        ``(H, W)``.
+        ``(H, W)`` of the buffered eigenvalues (the training size).
 
     Attributes
     ----------
     filter : torch.Tensor of shape (H, W // 2 + 1), complex
-        The eigenvalues ``rfft2(k_padded)`` (a buffer).
+        The eigenvalues ``rfft2(k_padded)`` at ``image_shape`` (a buffer).
+    kernel : ndarray of shape (k, k)
+        The kernel (float64).
 
     Examples
     --------
@@ -161,40 +166,91 @@ class BlurFFT(nn.Module):
     >>> x, y = torch.rand(2, 1, 16, 16, dtype=torch.float64).unbind(0)
     >>> bool(torch.isclose((A(x) * y).sum(), (x * A.adjoint(y)).sum()))
     True
+    >>> A(torch.rand(2, 3, 40, 24)).shape  # another size: its own eigenvalues
+    torch.Size([2, 3, 40, 24])
     """
+
+    #: Sizes whose eigenvalues are kept besides the buffered one.
+    _cache_size = 8
 
     def __init__(self, kernel, image_shape):
         super().__init__()
-        k = np.asarray(kernel, dtype=np.float64)
+        self.kernel = np.asarray(kernel, dtype=np.float64)
         H, W = (int(s) for s in image_shape)
+        self.image_shape = (H, W)
+        self.kernel_size = self.kernel.shape
+        self.register_buffer("filter", self._eigenvalues((H, W)))
+        self._filters = {}
+
+    def _eigenvalues(self, shape):
+        """``rfft2`` of the kernel padded to ``shape`` (complex64, on the CPU)."""
+        k = self.kernel
+        H, W = shape
         if k.shape[0] > H or k.shape[1] > W:
             raise ValueError(f"The kernel {k.shape} is larger than the image {(H, W)}.")
         pad = np.zeros((H, W))
         pad[: k.shape[0], : k.shape[1]] = k
         pad = np.roll(pad, (-(k.shape[0] // 2), -(k.shape[1] // 2)), axis=(0, 1))
-        self.image_shape = (H, W)
-        self.kernel_size = k.shape
-        self.register_buffer("filter", torch.fft.rfft2(torch.tensor(pad)).to(torch.complex64))
+        return torch.fft.rfft2(torch.tensor(pad)).to(torch.complex64)
+
+    def eigenvalues(self, shape=None, *, device=None, dtype=torch.complex64):
+        """The eigenvalues ``F`` of ``A`` for images of ``shape`` (default ``image_shape``).
+
+        Parameters
+        ----------
+        shape : tuple of int, optional
+            ``(H, W)``.
+        device : torch.device, optional
+            Default: the buffer's.
+        dtype : torch.dtype, default=torch.complex64
+            ``torch.complex128`` for float64 images.
+
+        Returns
+        -------
+        F : torch.Tensor of shape (H, W // 2 + 1)
+        """
+        shape = self.image_shape if shape is None else tuple(int(s) for s in shape)
+        device = self.filter.device if device is None else torch.device(device)
+        if shape == self.image_shape and device == self.filter.device:
+            return self.filter.to(dtype)
+        key = (shape, str(device), dtype)
+        filt = self._filters.get(key)
+        if filt is None:
+            base = self.filter if shape == self.image_shape else self._eigenvalues(shape)
+            filt = base.to(device=device, dtype=dtype)
+            while len(self._filters) >= self._cache_size:
+                self._filters.pop(next(iter(self._filters)))
+            self._filters[key] = filt
+        return filt
+
+    def _filter_for(self, x):
+        dtype = torch.complex128 if x.dtype == torch.float64 else torch.complex64
+        return self.eigenvalues(x.shape[-2:], device=x.device, dtype=dtype)
 
     def _mul(self, x, filt):
-        f = filt if x.dtype != torch.float64 else filt.to(torch.complex128)
-        return torch.fft.irfft2(torch.fft.rfft2(x) * f, s=self.image_shape)
+        return torch.fft.irfft2(torch.fft.rfft2(x) * filt, s=x.shape[-2:])
 
     def forward(self, x):
         """``A x``."""
-        return self._mul(x, self.filter)
+        return self._mul(x, self._filter_for(x))
 
     def adjoint(self, y):
         """``A^T y``."""
-        return self._mul(y, self.filter.conj())
+        return self._mul(y, self._filter_for(y).conj())
 
     def normal_inverse(self, v, beta):
         """``(A^T A + beta I)^{-1} v``; ``beta`` a positive float or tensor broadcastable to v."""
-        denom = self.filter.abs() ** 2
-        if v.dtype == torch.float64:
-            denom = denom.double()
-        return torch.fft.irfft2(torch.fft.rfft2(v) / (denom + beta), s=self.image_shape)
+        denom = self._filter_for(v).abs() ** 2
+        return torch.fft.irfft2(torch.fft.rfft2(v) / (denom + beta), s=v.shape[-2:])
 
-    def singular_values(self):
-        """``|F|``: the singular values of ``A`` on the ``(H, W//2+1)`` half spectrum."""
-        return self.filter.abs()
+    def singular_values(self, shape=None):
+        """``|F|``: the singular values of ``A`` on the ``(H, W//2+1)`` half spectrum.
+
+        ``shape`` is ``(H, W)``; default ``image_shape``.
+        """
+        return self.eigenvalues(shape).abs()
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_filters"] = {}  # a cache, possibly on a device the unpickler lacks
+        return state
