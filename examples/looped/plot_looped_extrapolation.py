@@ -21,7 +21,13 @@ Two design choices make this possible (``positions="pointer"``):
 This example uses a much smaller model and training set than
 ``benchmarks/looped_extrapolation.py`` (16 training nodes, tests at 16/32/64,
 loops up to 128) so that it runs in about a minute on a CPU; its effect is
-weaker and noisier than the benchmark's.
+much weaker than the benchmark's. In this small configuration the model
+answers the training size well (about 0.96 token accuracy at 8 nodes) and
+accepts sequences four times longer, but its accuracy there is far lower and
+it gains little from extra loops: the small model learns a procedure that
+finishes within the few loops short chains need. The benchmark's larger model
+and training set show the rise with loops at 32 and 64 nodes more clearly,
+though not (yet) to full accuracy.
 """
 
 # %%
@@ -44,7 +50,7 @@ est = LoopedTransformerClassifier(
     positions="pointer",
     mean_recurrence=6,
     backprop_depth=3,
-    max_epochs=5,
+    max_epochs=15,
     lr=3e-3,
     random_state=0,
 ).fit(X, y)
