@@ -14,19 +14,32 @@ from ._data import make_pointer_chasing
 from ._estimator import LoopedTransformerClassifier
 from ._levenshtein import levenshtein, levenshtein_rows
 from ._metrics import TokenCrossEntropy, sequence_accuracy, token_accuracy
-from ._model import Block, Coda, Encoded, Prelude, RecurrentCore, transformer_parts
+from ._model import (
+    Block,
+    Coda,
+    Encoded,
+    PointerCoda,
+    PointerPrelude,
+    Prelude,
+    RecurrentCore,
+    node_codes,
+    transformer_parts,
+)
 
 __all__ = [
     "Block",
     "Coda",
     "Encoded",
     "LoopedTransformerClassifier",
+    "PointerCoda",
+    "PointerPrelude",
     "Prelude",
     "RecurrentCore",
     "TokenCrossEntropy",
     "levenshtein",
     "levenshtein_rows",
     "make_pointer_chasing",
+    "node_codes",
     "sequence_accuracy",
     "token_accuracy",
     "transformer_parts",

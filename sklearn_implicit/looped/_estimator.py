@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from sklearn.base import ClassifierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import check_array, validate_data
 from skorch.callbacks import GradientNormClipping, LRScheduler
 
 from .. import BaseImplicitEstimator, FixedDepthModule
@@ -56,6 +56,16 @@ def _tokens(X, name):
             f"(at most {_INT64_MAX})."
         )
     return X.astype(np.int64, copy=False)
+
+
+def _check_pointers(X, name):
+    """Tokens of ``positions="pointer"``: positions of the same sequence, ``0 <= x < seq_len``."""
+    if X.size and int(X.max()) >= X.shape[1]:
+        raise ValueError(
+            f"{name} holds token {int(X.max())}, not a position of its sequences (length "
+            f'{X.shape[1]}): with positions="pointer" every token points to a position.'
+        )
+    return X
 
 
 class _OneCycle(LRScheduler):
@@ -140,6 +150,22 @@ class LoopedTransformerClassifier(ClassifierMixin, BaseImplicitEstimator):
     init_state : {{"zero", "random"}}, default="zero"
         Starting state; "random" draws a standard normal state in training
         and a fixed-seed one at prediction.
+    positions : {{"learned", "pointer"}}, default="learned"
+        How tokens and positions are embedded and answers read out.
+        "learned": a token vocabulary (tokens seen in fit), learned absolute
+        positions (the length seen in fit) and a softmax over ``classes_``;
+        inputs must have the training length and vocabulary. "pointer":
+        tokens and targets are *positions of the same sequence* (pointers,
+        ``0 <= token < seq_len``), and the model takes sequences of any
+        length, longer ones included: every position gets a random node
+        code (fresh per sequence in training, so no identity can be
+        memorised; one fixed-seed draw at prediction, so predictions are
+        deterministic and independent of the batch), a token is embedded by
+        the code of the position it points to, and the answer at a position
+        is scored against the codes of all positions of its sequence (see
+        :class:`~sklearn_implicit.looped.PointerPrelude` and
+        :class:`~sklearn_implicit.looped.PointerCoda`). A longer chain then
+        needs more loops, which ``predict(X, n_iter=t)`` can spend.
     {budget}
     {solver}
     max_epochs : int, default=10
@@ -162,11 +188,18 @@ class LoopedTransformerClassifier(ClassifierMixin, BaseImplicitEstimator):
         :class:`~sklearn_implicit.ImplicitModule` (prelude, core, coda) or,
         explicit, a :class:`~sklearn_implicit.FixedDepthModule`.
     classes_ : ndarray
-        Output tokens seen in fit (padding excluded).
+        Output tokens seen in fit (padding excluded). With
+        ``positions="pointer"``, the positions of the training sequences,
+        ``arange(n_features_in_)``: the class of a position is a position.
+        For an input of length ``L``, :meth:`predict_proba` then has ``L``
+        columns, the probabilities of positions ``0..L-1`` (the first
+        ``n_features_in_`` of them are ``classes_``; padded positions get
+        probability 0), and :meth:`predict` returns positions ``< L``.
     n_tokens_ : int
         Input vocabulary size (largest input token + 1).
     n_features_in_ : int
-        Sequence length.
+        Sequence length in fit (with ``positions="pointer"``, inputs of any
+        length are accepted).
     n_params_ : int
         Trainable parameters.
     loss_curve_ : list of float
@@ -218,6 +251,7 @@ class LoopedTransformerClassifier(ClassifierMixin, BaseImplicitEstimator):
         "mean_recurrence": [Interval(Real, 0, None, closed="neither")],
         "backprop_depth": [Interval(Integral, 1, None, closed="left")],
         "init_state": [StrOptions({"zero", "random"})],
+        "positions": [StrOptions({"learned", "pointer"})],
     }
 
     #: What :meth:`score` measures (axis label of the displays).
@@ -234,6 +268,7 @@ class LoopedTransformerClassifier(ClassifierMixin, BaseImplicitEstimator):
         mean_recurrence=8.0,
         backprop_depth=4,
         init_state="zero",
+        positions="learned",
         n_iter=16,
         tol=0.0,
         solver="picard",
@@ -255,6 +290,7 @@ class LoopedTransformerClassifier(ClassifierMixin, BaseImplicitEstimator):
         self.mean_recurrence = mean_recurrence
         self.backprop_depth = backprop_depth
         self.init_state = init_state
+        self.positions = positions
         super().__init__(
             n_iter=n_iter,
             tol=tol,
@@ -299,17 +335,28 @@ class LoopedTransformerClassifier(ClassifierMixin, BaseImplicitEstimator):
             raise ValueError("Every sequence of X needs at least one non-padding token.")
         if not (y != PAD).any():
             raise ValueError("y holds only padding tokens; there is nothing to learn.")
-        self.classes_ = np.unique(y[y != PAD])
+        if self.positions == "pointer":
+            _check_pointers(X, "X")
+            _check_pointers(y, "y")
+            self.classes_ = np.arange(X.shape[1])
+        else:
+            self.classes_ = np.unique(y[y != PAD])
         self.n_tokens_ = int(X.max()) + 1
         return X, y
 
     def _validate_X(self, X):
-        X = _tokens(validate_data(self, X, reset=False, dtype=None), "X")
-        if X.size and int(X.max()) >= self.n_tokens_:
-            raise ValueError(
-                f"X holds token {int(X.max())}, outside the vocabulary seen in fit "
-                f"(tokens 0..{self.n_tokens_ - 1})."
-            )
+        if self.positions == "pointer":
+            # Any length: the node codes do not depend on it.
+            X = check_array(X, dtype=None, ensure_min_features=1, input_name="X")
+            X = _check_pointers(_tokens(X, "X"), "X")
+        else:
+            X = _tokens(validate_data(self, X, reset=False, dtype=None), "X")
+            if X.size and int(X.max()) >= self.n_tokens_:
+                raise ValueError(
+                    f"X holds token {int(X.max())}, outside the vocabulary seen in fit "
+                    f'(tokens 0..{self.n_tokens_ - 1}); positions="pointer" takes tokens '
+                    "that point to positions, of any value and length."
+                )
         if X.shape[0] and not (X != PAD).any(axis=1).all():
             raise ValueError("Every sequence of X needs at least one non-padding token.")
         return X
@@ -323,11 +370,15 @@ class LoopedTransformerClassifier(ClassifierMixin, BaseImplicitEstimator):
         return np.asarray(X, dtype=np.int64)
 
     def _targets_for_training(self, y):
+        if self.positions == "pointer":
+            return np.asarray(y, dtype=np.int64)
         idx = np.searchsorted(self.classes_, np.where(y == PAD, self.classes_[0], y))
         return np.where(y == PAD, PAD, idx).astype(np.int64)
 
     def _format_output(self, y):
         idx = y.argmax(dim=-1).numpy()
+        if self.positions == "pointer":  # one class per position of this input
+            return np.where(idx == y.shape[-1] - 1, PAD, idx)
         pad = idx == len(self.classes_)
         return np.where(pad, PAD, self.classes_[np.minimum(idx, len(self.classes_) - 1)])
 
@@ -344,6 +395,7 @@ class LoopedTransformerClassifier(ClassifierMixin, BaseImplicitEstimator):
             d_ff=int(self.d_ff) if self.d_ff is not None else 2 * int(self.d_model),
             n_cores=int(self.n_layers) if explicit else 1,
             init_state=self.init_state,
+            positions=self.positions,
         )
         if explicit:
             return FixedDepthModule(cores, prelude, coda)
@@ -402,8 +454,10 @@ class LoopedTransformerClassifier(ClassifierMixin, BaseImplicitEstimator):
 
         Returns
         -------
-        proba : ndarray of shape (n_samples, seq_len, n_classes)
-            Probabilities over ``classes_``; zero rows at padded positions.
+        proba : ndarray of shape (n_samples, seq_len, n_classes) or (n_samples, seq_len, seq_len)
+            Probabilities over ``classes_`` (with ``positions="pointer"``,
+            over the ``seq_len`` positions of ``X``); zero rows at padded
+            positions.
         """
         logits, _ = self._predict_raw(X, n_iter, tol)
         pad = (logits[..., -1] > 0).numpy()  # the padding class wins exactly at padding

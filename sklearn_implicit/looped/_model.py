@@ -18,7 +18,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["Block", "Coda", "Encoded", "Prelude", "RecurrentCore", "transformer_parts"]
+__all__ = [
+    "Block",
+    "Coda",
+    "Encoded",
+    "PointerCoda",
+    "PointerPrelude",
+    "Prelude",
+    "RecurrentCore",
+    "node_codes",
+    "transformer_parts",
+]
 
 #: Logit given to the padding class at padded positions (and to real classes there).
 _BIG = 1e4
@@ -33,6 +43,8 @@ class Encoded(NamedTuple):
     pad: torch.Tensor
     #: Attention mask, (B, 1, 1, L) bool, True where a key may be seen.
     mask: torch.Tensor
+    #: Node codes of the positions, (B, L, d), with ``positions="pointer"``; else None.
+    codes: torch.Tensor | None = None
 
 
 def _attention(q, k, v, attn_mask):
@@ -163,6 +175,100 @@ class Coda(nn.Module):
         return torch.cat([logits, pad_col], dim=-1)
 
 
+def node_codes(n, length, dim, *, fresh, device=None, dtype=torch.float32):
+    """Random node codes, one per position: ``(n, length, dim)``, each of norm ``sqrt(dim)``.
+
+    Up to ``dim`` positions the codes are orthogonal (rows of a random
+    orthogonal matrix); beyond, independent Gaussian directions (nearly
+    orthogonal). ``fresh=True`` draws new codes for every sequence from
+    torch's global generator (training: the model cannot memorise an
+    identity); ``fresh=False`` gives every sequence the same codes from a
+    fixed seed (inference: deterministic and independent of the batch), and
+    the code of position ``j`` then does not depend on ``length`` while
+    ``length <= dim``.
+
+    Examples
+    --------
+    >>> from sklearn_implicit.looped import node_codes
+    >>> c = node_codes(2, 5, 8, fresh=False)
+    >>> c.shape
+    torch.Size([2, 5, 8])
+    >>> bool(torch.allclose(c[0] @ c[0].T, 8 * torch.eye(5), atol=1e-4))
+    True
+    """
+    generator = None if fresh else torch.Generator().manual_seed(0)
+    draws = n if fresh else 1
+    if length <= dim:
+        g = torch.randn((draws, dim, dim), generator=generator, dtype=torch.float64)
+        codes = torch.linalg.qr(g).Q[:, :length, :]
+    else:
+        codes = torch.randn((draws, length, dim), generator=generator, dtype=torch.float64)
+        codes = codes / codes.norm(dim=-1, keepdim=True)
+    codes = (codes * math.sqrt(dim)).to(device=device, dtype=dtype)
+    return codes.expand(n, length, dim)
+
+
+class PointerPrelude(nn.Module):
+    """The encoder of pointer sequences: every token is a reference to a position.
+
+    Position ``j`` gets a random node code ``c_j`` (:func:`node_codes`,
+    fresh per sequence in training, fixed at inference) and token ``x_j``
+    the code of the position it points to, ``c_{x_j}``; the input of the
+    block is ``A c_j + B c_{x_j}``. No embedding table depends on the
+    sequence length or the token values, so any length and any pointer
+    ``0 <= x_j < L`` can be encoded. The codes travel in
+    :attr:`Encoded.codes` to the read-out (:class:`PointerCoda`).
+    """
+
+    def __init__(self, d_model, n_heads, d_ff):
+        super().__init__()
+        self.here = nn.Linear(d_model, d_model)
+        self.there = nn.Linear(d_model, d_model, bias=False)
+        self.pad = nn.Parameter(torch.zeros(d_model))
+        self.block = Block(d_model, n_heads, d_ff)
+        self.norm = nn.LayerNorm(d_model)
+
+    def forward(self, x):
+        """``x``: (B, L) long pointers into the sequence, negative = padding."""
+        pad = x < 0
+        B, L = x.shape
+        d = self.pad.shape[0]
+        codes = node_codes(B, L, d, fresh=self.training, device=x.device, dtype=self.pad.dtype)
+        target = x.clamp(min=0)[..., None].expand(B, L, d)
+        h = self.here(codes) + self.there(torch.gather(codes, 1, target))
+        h = torch.where(pad[..., None], self.pad.expand_as(h), h)
+        attn_mask = (~pad)[:, None, None, :]
+        return Encoded(self.norm(self.block(h, attn_mask)), pad, attn_mask, codes)
+
+
+class PointerCoda(nn.Module):
+    """The read-out of pointer targets: position ``j`` scores every position ``k`` of its sequence.
+
+    Logit ``(j, k) = <W_q block(h)_j, W_k c_k> / sqrt(d)``: the answer is
+    found by similarity to the node codes, not by a softmax over a fixed
+    set of classes, so a longer sequence has more possible answers. Padded
+    positions ``k`` are never answers; padded positions ``j`` get the extra
+    padding class (last), as in :class:`Coda`.
+    """
+
+    reads_input = True
+
+    def __init__(self, d_model, n_heads, d_ff):
+        super().__init__()
+        self.block = Block(d_model, n_heads, d_ff)
+        self.norm = nn.LayerNorm(d_model)
+        self.query = nn.Linear(d_model, d_model)
+        self.key = nn.Linear(d_model, d_model, bias=False)
+
+    def forward(self, h, u):
+        q = self.query(self.norm(self.block(h, u.mask)))
+        k = self.key(u.codes)
+        logits = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
+        logits = logits.masked_fill(u.pad[:, None, :] | u.pad[..., None], -_BIG)
+        pad_col = torch.where(u.pad, _BIG, -_BIG).to(logits.dtype)[..., None]
+        return torch.cat([logits, pad_col], dim=-1)
+
+
 def transformer_parts(
     n_tokens,
     n_classes,
@@ -174,6 +280,7 @@ def transformer_parts(
     n_cores=1,
     init_state="zero",
     init_scale=1.0,
+    positions="learned",
 ):
     """Build ``(prelude, cores, coda)`` (in this order, so a seed fixes the same weights).
 
@@ -191,6 +298,12 @@ def transformer_parts(
         Recurrent cores: one to iterate, or several untied layers.
     init_state, init_scale
         Starting state of the cores (see :class:`RecurrentCore`).
+    positions : {"learned", "pointer"}, default="learned"
+        "learned": :class:`Prelude` and :class:`Coda` (vocabulary
+        embeddings, learned positions up to ``max_len``, a softmax over
+        ``n_classes``). "pointer": :class:`PointerPrelude` and
+        :class:`PointerCoda` (tokens and answers are positions; any length;
+        ``n_tokens``, ``n_classes`` and ``max_len`` are unused).
 
     Returns
     -------
@@ -209,10 +322,11 @@ def transformer_parts(
     torch.Size([1, 4, 4])
     """
     dims = {"d_model": d_model, "n_heads": n_heads, "d_ff": d_ff}
-    prelude = Prelude(n_tokens, max_len, **dims)
+    pointer = positions == "pointer"
+    prelude = PointerPrelude(**dims) if pointer else Prelude(n_tokens, max_len, **dims)
     cores = [
         RecurrentCore(**dims, init_state=init_state, init_scale=init_scale)
         for _ in range(int(n_cores))
     ]
-    coda = Coda(n_classes, **dims)
+    coda = PointerCoda(**dims) if pointer else Coda(n_classes, **dims)
     return prelude, cores, coda
