@@ -17,18 +17,43 @@ __all__ = ["make_navier_stokes"]
 #: Largest ``|kx|, |ky|`` of the random forcing modes.
 _RANDOM_MODE_MAX = 3
 
+#: Version of the random draw; part of the cache key, so that a cache written by an
+#: older generator (another draw for the same seed) is never read back.
+#: 2: one fixed block of random numbers per draw, evaluated on any grid.
+_GENERATOR_VERSION = 2
 
-def _forcing(rng, n, kolmogorov_k, n_modes, amplitude):
-    """Curl of a Kolmogorov shear forcing plus random low Fourier modes (zero mean)."""
-    x = np.linspace(0, 2 * np.pi, n, endpoint=False)
+
+def _draw_forcing(rng, n_modes):
+    """The random parameters of one forcing, independent of any grid.
+
+    One fixed block of random numbers per draw: the strength of the shear
+    mode, ``n_modes`` wavenumbers ``(kx, ky)`` with ``|kx|, |ky| <= 3`` and
+    their cosine and sine amplitudes (a drawn ``(0, 0)`` gets amplitude 0,
+    keeping the forcing zero-mean). Draw ``j`` of a seed is therefore the same
+    function of ``(x, y)`` whatever the resolution and whatever happened to
+    the draws before it.
+    """
+    strength = 1.0 + 0.5 * rng.uniform(-1, 1)
+    k = rng.randint(-_RANDOM_MODE_MAX, _RANDOM_MODE_MAX + 1, size=(n_modes, 2))
+    ab = rng.normal(scale=0.5, size=(n_modes, 2))
+    ab[(k == 0).all(axis=1)] = 0.0
+    return strength, k, ab
+
+
+def _forcing(draw, n, kolmogorov_k, amplitude):
+    """Curl of the forcing ``draw`` sampled on the ``n x n`` grid of ``[0, 2 pi)^2``.
+
+    A Kolmogorov shear ``k cos(k y)`` plus the drawn low Fourier modes; every
+    term is evaluated exactly at the grid points, so the forcing on a grid of
+    ``2 n`` points, taken at every second point, is the forcing on ``n`` points.
+    """
+    strength, k, ab = draw
+    x = 2 * np.pi * np.arange(n) / n
     X, Y = np.meshgrid(x, x, indexing="xy")
-    g = kolmogorov_k * np.cos(kolmogorov_k * Y) * (1.0 + 0.5 * rng.uniform(-1, 1))
-    for _ in range(n_modes):
-        kx, ky = rng.randint(-_RANDOM_MODE_MAX, _RANDOM_MODE_MAX + 1, size=2)
-        if kx == 0 and ky == 0:
-            continue
-        a, b = rng.normal(scale=0.5, size=2)
-        g += a * np.cos(kx * X + ky * Y) + b * np.sin(kx * X + ky * Y)
+    g = kolmogorov_k * np.cos(kolmogorov_k * Y) * strength
+    for (kx, ky), (a, b) in zip(k, ab):
+        phase = kx * X + ky * Y
+        g = g + a * np.cos(phase) + b * np.sin(phase)
     return amplitude * g
 
 
@@ -85,6 +110,16 @@ def make_navier_stokes(
     Samples whose solve does not reach ``tol`` are dropped and counted, and
     replaced by new draws until ``n_samples`` are kept.
 
+    **Same forcings at every resolution.** The forcing's random parameters
+    (wavenumbers, amplitudes, shear strength) are drawn independently of the
+    grid, one fixed block per draw, and then evaluated on it: for a seed, the
+    ``j``-th draw is the same forcing at every ``resolution``, and the forcing
+    at ``2 * r`` taken at every second point is the forcing at ``r``. The
+    samples of two resolutions are the same forcings whenever the same draws
+    converge at both (compare ``info["draw"]``), e.g. to measure how a model
+    trained on coarse fields transfers to fine ones. The steady solutions
+    agree up to the discretisation error of the coarser grid.
+
     Parameters
     ----------
     n_samples : int, default=100
@@ -112,8 +147,10 @@ def make_navier_stokes(
     return_info : bool, default=False
         Also return a dict of the solver's diagnostics: ``residual`` (ndarray
         of shape (n_samples,), the final relative steady residual of each
-        sample), ``n_dropped`` (draws whose solve did not converge), and the
-        ``resolution`` and ``viscosity`` of the data.
+        sample), ``n_dropped`` (draws whose solve did not converge), ``draw``
+        (ndarray of shape (n_samples,), the index of each sample's forcing in
+        the seed's sequence of draws), and the ``resolution`` and
+        ``viscosity`` of the data.
     random_state : int, RandomState instance or None, default=None
         Seed.
 
@@ -155,16 +192,19 @@ def make_navier_stokes(
         tol=float(tol),
         random_state=random_state,
         solver="newton-gmres-batch",
+        generator=_GENERATOR_VERSION,
     )
     use_cache = cache and isinstance(random_state, (int, np.integer))
     path = cache_path("navier_stokes", params, data_home) if use_cache else None
     if path is not None:
-        cached = load_cache(path, lambda f: (f["X"], f["y"], f["residual"], int(f["n_dropped"])))
+        cached = load_cache(
+            path, lambda f: (f["X"], f["y"], f["residual"], int(f["n_dropped"]), f["draw"])
+        )
         if cached is not None:
             return _output(*cached, resolution, viscosity, return_info)
     rng = check_random_state(random_state)
     n = int(resolution)
-    Xs, ys, res = [], [], []
+    Xs, ys, res, kept = [], [], [], []
     n_dropped = 0
     max_draws = 20 * int(n_samples) + 20
     draws = 0
@@ -176,10 +216,10 @@ def make_navier_stokes(
             )
         # Draw a little more than needed (about 10% of solves fail), solve as a batch.
         m = min(int(np.ceil(1.15 * (n_samples - len(Xs)))) + 2, max_draws - draws)
-        G = np.stack([_forcing(rng, n, kolmogorov_k, n_random_modes, amplitude) for _ in range(m)])
-        draws += m
+        batch = [_draw_forcing(rng, int(n_random_modes)) for _ in range(m)]
+        G = np.stack([_forcing(d, n, kolmogorov_k, amplitude) for d in batch])
         W, R = solve_steady_batch(G, float(viscosity), float(tol))
-        for g, w, r in zip(G, W, R):
+        for j, (g, w, r) in enumerate(zip(G, W, R), start=draws):
             if len(Xs) == n_samples:
                 break
             if not r <= tol:
@@ -188,19 +228,22 @@ def make_navier_stokes(
             Xs.append(g.ravel())
             ys.append(w.ravel())
             res.append(r)
-    X, y, residual = np.asarray(Xs), np.asarray(ys), np.asarray(res)
+            kept.append(j)
+        draws += m
+    X, y, residual, draw = np.asarray(Xs), np.asarray(ys), np.asarray(res), np.asarray(kept)
     if path is not None:
-        save_cache(path, X=X, y=y, residual=residual, n_dropped=n_dropped)
-    return _output(X, y, residual, n_dropped, resolution, viscosity, return_info)
+        save_cache(path, X=X, y=y, residual=residual, n_dropped=n_dropped, draw=draw)
+    return _output(X, y, residual, n_dropped, draw, resolution, viscosity, return_info)
 
 
-def _output(X, y, residual, n_dropped, resolution, viscosity, return_info):
+def _output(X, y, residual, n_dropped, draw, resolution, viscosity, return_info):
     """``(X, y)``, or ``(X, y, info)`` with the solver's diagnostics."""
     if not return_info:
         return X, y
     info = {
         "residual": residual,
         "n_dropped": int(n_dropped),
+        "draw": np.asarray(draw, dtype=np.intp),
         "resolution": int(resolution),
         "viscosity": float(viscosity),
     }

@@ -110,25 +110,27 @@ class FourierOperator(nn.Module):
         Fourier modes per axis kept by each spectral convolution.
     n_layers : int, default=2
         Fourier layers in one application of ``G``.
-    grid_shape : tuple of int, optional
-        ``(H, W)``; sets ``state_shape = (width, H, W)``.
 
     Examples
     --------
     >>> import torch
     >>> from sklearn_implicit.pde import FourierOperator
-    >>> G = FourierOperator(8, 4, grid_shape=(16, 16))
-    >>> z, u = torch.zeros(2, 8, 16, 16), torch.randn(2, 16, 16, 16)  # u: 2 layers x 8
-    >>> G(z, u).shape, G.state_shape
-    (torch.Size([2, 8, 16, 16]), (8, 16, 16))
+    >>> G = FourierOperator(8, 4)
+    >>> u = torch.randn(2, 16, 16, 16)  # 2 layers x 8 channels, on a 16 x 16 grid
+    >>> G(G.init_state(u), u).shape
+    torch.Size([2, 8, 16, 16])
+    >>> G(G.init_state(u[..., ::2, ::2]), u[..., ::2, ::2]).shape  # any resolution
+    torch.Size([2, 8, 8, 8])
     """
 
-    def __init__(self, width, modes, n_layers=2, *, grid_shape=None):
+    def __init__(self, width, modes, n_layers=2):
         super().__init__()
         self.width = int(width)
         self.layers = nn.ModuleList(fourier_layers(width, modes, n_layers, inject=True))
-        if grid_shape is not None:
-            self.state_shape = (self.width, *(int(s) for s in grid_shape))
+
+    def init_state(self, u):
+        """``z_0 = 0`` on the grid of the injected input ``u`` (any resolution)."""
+        return u.new_zeros((u.shape[0], self.width) + tuple(u.shape[-2:]))
 
     def forward(self, z, u):
         for layer, u_l in zip(self.layers, u.split(self.width, dim=1)):
@@ -137,41 +139,68 @@ class FourierOperator(nn.Module):
 
 
 class GridLifting(nn.Module):
-    """``Q_phi``: flattened input fields -> normalised channels + grid coordinates -> ``width``.
+    """``Q_phi``: input fields -> normalised channels + grid coordinates -> ``width``.
 
-    Rows of ``x`` hold ``C`` fields of shape ``(H, W)`` flattened row-major;
-    they are standardised with the training statistics, the coordinates
-    ``(y, x)`` in ``[0, 1)`` are appended as two channels, and a pointwise
-    linear map lifts the ``C + 2`` channels to ``width`` channels (the
-    implicit FNO asks for ``n_layers * width``: one injected field per layer).
+    ``x`` of shape ``(n, C, H, W)`` holds ``C`` fields on an ``H x W``
+    periodic grid of any size; they are standardised with the training
+    statistics, the coordinates ``(y, x)`` in ``[0, 1)`` of that grid are
+    appended as two channels (built for the input's size, device and dtype,
+    so one lifting serves every resolution), and a pointwise linear map lifts
+    the ``C + 2`` channels to ``width`` channels (the implicit FNO asks for
+    ``n_layers * width``: one injected field per layer).
+
+    Parameters
+    ----------
+    in_channels : int
+        ``C``.
+    width : int
+        Output channels.
+    shift, scale : float or tensor broadcastable to ``(C, 1, 1)``, default=0.0, 1.0
+        Training statistics of the input fields.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_implicit.pde import GridLifting
+    >>> lift = GridLifting(1, 8)
+    >>> lift(torch.randn(2, 1, 16, 16)).shape, lift(torch.randn(2, 1, 32, 32)).shape
+    (torch.Size([2, 8, 16, 16]), torch.Size([2, 8, 32, 32]))
     """
 
-    def __init__(self, in_channels, width, grid_shape, shift=0.0, scale=1.0):
+    def __init__(self, in_channels, width, shift=0.0, scale=1.0):
         super().__init__()
-        H, W = (int(s) for s in grid_shape)
         self.in_channels = int(in_channels)
-        self.grid_shape = (H, W)
-        gy, gx = torch.meshgrid(torch.arange(H) / H, torch.arange(W) / W, indexing="ij")
-        self.register_buffer("grid", torch.stack([gy, gx]).float(), persistent=True)
         self.register_buffer("shift", torch.as_tensor(shift, dtype=torch.float32))
         self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32))
         self.lift = Pointwise(in_channels + 2, width)
 
+    @staticmethod
+    def coordinates(H, W, *, dtype=None, device=None):
+        """The ``(2, H, W)`` grid coordinates ``(i / H, j / W)``."""
+        gy = torch.arange(H, dtype=dtype, device=device) / H
+        gx = torch.arange(W, dtype=dtype, device=device) / W
+        return torch.stack(torch.meshgrid(gy, gx, indexing="ij"))
+
     def forward(self, x):
-        x = x.reshape(x.shape[0], self.in_channels, *self.grid_shape)
+        n, _, H, W = x.shape
         x = (x - self.shift) / self.scale
-        grid = self.grid.to(device=x.device, dtype=x.dtype).expand(x.shape[0], -1, -1, -1)
+        grid = self.coordinates(H, W, dtype=x.dtype, device=x.device).expand(n, -1, -1, -1)
         return self.lift(torch.cat([x, grid], dim=1))
 
 
 class PointwiseProjection(nn.Module):
-    """``Q_psi``: ``width`` channels -> pointwise MLP -> one field, flattened, in data units."""
+    """``Q_psi``: ``width`` channels -> pointwise MLP -> ``out_channels`` fields in data units.
 
-    def __init__(self, width, hidden=128, shift=0.0, scale=1.0):
+    Returns ``(n, out_channels, H, W)`` on the grid of its input.
+    """
+
+    def __init__(self, width, hidden=128, shift=0.0, scale=1.0, *, out_channels=1):
         super().__init__()
-        self.mlp = nn.Sequential(Pointwise(width, hidden), nn.GELU(), Pointwise(hidden, 1))
+        self.mlp = nn.Sequential(
+            Pointwise(width, hidden), nn.GELU(), Pointwise(hidden, out_channels)
+        )
         self.register_buffer("shift", torch.as_tensor(shift, dtype=torch.float32))
         self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32))
 
     def forward(self, z):
-        return self.mlp(z).flatten(1) * self.scale + self.shift
+        return self.mlp(z) * self.scale + self.shift

@@ -35,7 +35,52 @@ def test_returns_X_y_by_default_and_info_behind_a_flag():
     X, y, info = make_navier_stokes(2, resolution=16, cache=False, return_info=True, random_state=0)
     np.testing.assert_array_equal(out[0], X)
     np.testing.assert_array_equal(out[1], y)
-    assert set(info) == {"residual", "n_dropped", "resolution", "viscosity"}
+    assert set(info) == {"residual", "n_dropped", "draw", "resolution", "viscosity"}
+
+
+def test_same_forcing_at_every_resolution():
+    # A seed draws the same forcings at every resolution: the fine forcing taken at every
+    # second point is the coarse one; the steady states agree up to the coarse grid's
+    # discretisation error.
+    kwargs = dict(viscosity=0.2, cache=False, return_info=True, random_state=3)
+    X16, y16, info16 = make_navier_stokes(6, resolution=16, **kwargs)
+    X32, y32, info32 = make_navier_stokes(6, resolution=32, **kwargs)
+    np.testing.assert_array_equal(info16["draw"], info32["draw"])
+    np.testing.assert_allclose(X32.reshape(6, 32, 32)[:, ::2, ::2].reshape(6, -1), X16, atol=1e-12)
+    sub = y32.reshape(6, 32, 32)[:, ::2, ::2].reshape(6, -1)
+    rel = np.linalg.norm(sub - y16, axis=1) / np.linalg.norm(sub, axis=1)
+    assert rel.max() < 0.1, rel
+    # The draws are independent of the batch they are solved in: a prefix is a prefix.
+    X4 = make_navier_stokes(4, resolution=16, **kwargs)[0]
+    np.testing.assert_array_equal(X4, X16[:4])
+
+
+def test_old_cache_entries_are_not_reused(tmp_path):
+    # The generator's version is part of the cache key: an entry written by another
+    # draw of the same seed (version 1) lives under another name and is never read.
+    from sklearn_implicit.pde import _data
+
+    make_navier_stokes(2, resolution=16, data_home=tmp_path, random_state=0)
+    (path,) = tmp_path.glob("*.npz")
+    assert _data._GENERATOR_VERSION >= 2
+    params = dict(
+        n_samples=2,
+        resolution=16,
+        viscosity=0.1,
+        amplitude=1.0,
+        kolmogorov_k=4,
+        n_random_modes=4,
+        tol=1e-8,
+        random_state=0,
+        solver="newton-gmres-batch",
+    )
+    from sklearn_implicit._cache import cache_path
+
+    assert cache_path("navier_stokes", params, tmp_path) != path  # the version-less key
+    assert (
+        cache_path("navier_stokes", {**params, "generator": _data._GENERATOR_VERSION}, tmp_path)
+        == path
+    )
 
 
 @pytest.fixture

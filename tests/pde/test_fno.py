@@ -98,10 +98,13 @@ def test_spectral_conv_ignores_high_frequencies_and_gradcheck():
 def test_operator_injection_and_explicit_layers_ignore_input():
     torch.manual_seed(0)
     z, u = torch.randn(2, 4, 8, 8), torch.randn(2, 8, 8, 8)
-    implicit = FourierOperator(4, 3, grid_shape=(8, 8))
+    implicit = FourierOperator(4, 3)
     assert not torch.allclose(implicit(z, u), implicit(torch.zeros_like(z), u))
     assert not torch.allclose(implicit(z, u), implicit(z, torch.zeros_like(u)))
-    assert implicit.state_shape == (4, 8, 8) and len(implicit.layers) == 2
+    assert len(implicit.layers) == 2
+    # z_0 = 0 on the grid of the injected input, whatever its size.
+    assert implicit.init_state(u).shape == (2, 4, 8, 8) and not implicit.init_state(u).any()
+    assert implicit.init_state(torch.zeros(1, 8, 5, 6)).shape == (1, 4, 5, 6)
     layers = fourier_layers(4, 3, 2)
     assert all(isinstance(layer, FourierLayer) and not layer.inject for layer in layers)
     torch.testing.assert_close(layers[0](z, u), layers[0](z, torch.zeros_like(u)))
@@ -110,19 +113,30 @@ def test_operator_injection_and_explicit_layers_ignore_input():
 
 @pytest.mark.parametrize("device, dtype", [("cpu", torch.float64), ("meta", torch.float32)])
 def test_parts_follow_the_input_device_and_dtype(device, dtype):
-    # Nothing inside forward is built on a fixed device or dtype (the grid, the DFT bases).
-    lift = GridLifting(2, 8, (8, 8), torch.zeros(2, 1, 1), torch.ones(2, 1, 1))
-    G = FourierOperator(4, 3, grid_shape=(8, 8))
+    # Nothing inside forward is built on a fixed device, dtype or size (the grid, the DFT bases).
+    lift = GridLifting(2, 8, torch.zeros(2, 1, 1), torch.ones(2, 1, 1))
+    G = FourierOperator(4, 3)
     proj = PointwiseProjection(4, 6)
     for part in (lift, G, proj):
         part.to(device=device, dtype=dtype)
-    x = torch.ones(3, 2 * 64, device=device, dtype=dtype)
-    u = lift(x)
-    z = G(torch.zeros(3, 4, 8, 8, device=device, dtype=dtype), u)
-    y = proj(z)
-    for t in (u, z, y):
-        assert t.device.type == device and t.dtype == dtype
-    assert y.shape == (3, 64)
+    for H, W in ((8, 8), (12, 10)):
+        x = torch.ones(3, 2, H, W, device=device, dtype=dtype)
+        u = lift(x)
+        z = G(G.init_state(u), u)
+        y = proj(z)
+        for t in (u, z, y):
+            assert t.device.type == device and t.dtype == dtype
+        assert y.shape == (3, 1, H, W)
+
+
+def test_lifting_coordinates_follow_the_grid():
+    lift = GridLifting(1, 4)
+    grid = lift.coordinates(4, 8, dtype=torch.float64)
+    assert grid.shape == (2, 4, 8)
+    torch.testing.assert_close(grid[0, :, 0], torch.arange(4, dtype=torch.float64) / 4)
+    torch.testing.assert_close(grid[1, 0], torch.arange(8, dtype=torch.float64) / 8)
+    # Every second point of the fine grid is the coarse grid: the same coordinates.
+    torch.testing.assert_close(lift.coordinates(8, 16)[:, ::2, ::2], lift.coordinates(4, 8))
 
 
 def test_explicit_and_implicit_layers_share_their_initial_draws():
@@ -191,8 +205,12 @@ def test_invalid_shapes(data):
         FNORegressor(**TINY).fit(X[:, :250], y[:, :250])
     with pytest.raises(ValueError, match="whole number"):
         FNORegressor(**TINY).fit(np.hstack([X, X[:, :10]]), y)
-    with pytest.raises(ValueError, match="one flattened output field"):
+    with pytest.raises(ValueError, match="y must hold output fields"):
         FNORegressor(**TINY).fit(X, y[:, 0])
+    with pytest.raises(ValueError, match="different grids"):
+        FNORegressor(**TINY).fit(X.reshape(-1, 16, 16), y.reshape(-1, 16, 16)[:, :8])
+    with pytest.raises(ValueError, match="does not match the"):
+        FNORegressor(**TINY, grid_shape=(8, 32)).fit(X.reshape(-1, 16, 16), y)
 
 
 def test_pipeline_grid_search_and_clone(data):
@@ -231,16 +249,36 @@ def test_staged_predict_matches_predict_at_every_budget(architecture, data):
         )
 
 
-def test_default_directions_are_the_papers_fourier_modes(data):
+def _wavenumbers(d):
+    """The (ky, kx) of the largest Fourier coefficient of each field in ``d``."""
+    spectrum = np.abs(np.fft.rfft2(d.reshape(-1, *d.shape[-2:])))
+    H = d.shape[-2]
+    ky, kx = np.unravel_index(spectrum.reshape(len(spectrum), -1).argmax(1), spectrum.shape[1:])
+    return np.where(ky > H // 2, ky - H, ky), kx
+
+
+def test_default_directions_are_the_papers_fourier_modes_of_the_input_grid(data):
     X, y = data
     est = FNORegressor(**{**TINY, "max_epochs": 0}).fit(X, y)
     strategy = est._default_directions()
-    assert isinstance(strategy, FourierModes)
-    assert strategy.shape == (1, 16, 16) and strategy.max_frequency == 4
+    rng = np.random.RandomState(0)
+    # Rows at the fitted grid, rows of another square grid and fields: |k| <= min(H, W) // 4.
+    X32 = np.kron(X[:4].reshape(4, 16, 16), np.ones((2, 2)))
+    for Xi, grid in ((X[:4], (16, 16)), (X32.reshape(4, -1), (32, 32)), (X32[:, None], (32, 32))):
+        Xp, norms = strategy(Xi, 0.5, 50, rng)
+        assert Xp.shape == (50 * 4,) + Xi.shape[1:]
+        np.testing.assert_allclose(norms, 0.5)
+        d = (Xp - np.tile(Xi, (50,) + (1,) * (Xi.ndim - 1))).reshape(-1, *grid)
+        ky, kx = _wavenumbers(d)
+        band = grid[0] // 4
+        assert np.abs(ky).max() == band and kx.max() == band  # the whole band, no more
     X2 = np.hstack([X, -X])
     est2 = FNORegressor(**{**TINY, "max_epochs": 0}, grid_shape=(8, 32)).fit(X2, y)
-    assert est2._default_directions().shape == (2, 8, 32)
-    assert est2._default_directions().max_frequency == 2
+    Xp, _ = est2._default_directions()(X2[:2], 0.5, 40, rng)
+    d = (Xp - np.tile(X2[:2], (40, 1))).reshape(80, 2, 8, 32)
+    np.testing.assert_allclose(d[:, 0], d[:, 1], atol=1e-5)  # the same mode in every channel
+    ky, kx = _wavenumbers(d[:, 0])
+    assert np.abs(ky).max() <= 2 and kx.max() <= 2
 
 
 @pytest.mark.parametrize("architecture", ["implicit", "explicit"])
