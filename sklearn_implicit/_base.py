@@ -15,11 +15,12 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._module import ImplicitModule
 from ._params import Routed, RoutedParamsMixin, doc_fragments
 from ._skorch import ArrayBatchLoader, EpochProgress, ImplicitNetRegressor
+from ._training import EarlyStoppingOnScore, WeightedLoss, canonical_weights, pack_weights
 from .backward import BACKWARD_MODES, BackwardMode, get_backward
 from .lipschitz import GaussianDirections, LipschitzCurve, RatioCollector, reduce_ratios
 from .solvers import SolverInfo, get_solver
@@ -145,6 +146,7 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
     {budget}
     {solver}
     {training}
+    {controls}
     {runtime}
     **kwargs
         Routed parameters (``optimizer__*``, ``solver__*``, ``backward__*``,
@@ -164,9 +166,17 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "callbacks": [None, list],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "warm_start": ["boolean"],
     }
 
-    _routing_prefixes = ("optimizer", "solver", "backward")
+    _routing_prefixes = ("optimizer", "solver", "backward", "callbacks")
+
+    #: Whether ``fit`` takes ``sample_weight`` (a weighted loss per sample).
+    _supports_sample_weight = False
 
     #: Rows per chunk at prediction time on the CPU (chunks that fit in cache
     #: are faster there); on CUDA devices chunks are 16 times larger.
@@ -186,6 +196,11 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
         device="auto",
         random_state=None,
         verbose=0,
+        callbacks=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        warm_start=False,
         **kwargs,
     ):
         self.n_iter = n_iter
@@ -199,6 +214,11 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.callbacks = callbacks
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.warm_start = warm_start
         self._set_routed(kwargs)
 
     # ------------------------------------------------------------------ tags
@@ -239,6 +259,14 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
 
     def _concat(self, parts):
         return np.concatenate([np.asarray(p) for p in parts])
+
+    def _take(self, X, indices):
+        """Rows ``indices`` of validated inputs (validation split)."""
+        return X[indices]
+
+    def _weighted_loss_kwargs(self):
+        """Options of :class:`~sklearn_implicit._training.WeightedLoss` for this estimator."""
+        return {"loss": self._criterion()}
 
     def _build_module(self, X, y, routed):  # pragma: no cover - abstract
         """Build the torch module for validated ``X`` and 2-D ``y``."""
@@ -340,8 +368,12 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
             raise
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Train the model on ``(X, y)``.
+
+        With ``warm_start=True`` and a fitted model, training continues from
+        the fitted weights for ``max_epochs`` more epochs (``loss_curve_``
+        accumulates).
 
         Parameters
         ----------
@@ -349,6 +381,10 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
             Training inputs, in the estimator's input format.
         y : array-like
             Targets.
+        sample_weight : array-like of shape (n_samples,), optional
+            Per-sample weights of the loss (estimators with a per-sample loss;
+            the others raise). A weight ``k`` trains exactly as ``k`` copies of
+            the sample; ``np.ones(n)`` is exactly the unweighted fit.
 
         Returns
         -------
@@ -356,68 +392,77 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
             The fitted estimator.
         """
         with self._transaction():
-            self._fit(X, y)
+            self._fit(X, y, sample_weight)
         return self
 
-    def _fit(self, X, y):
+    def _fit(self, X, y, sample_weight=None, *, epochs=None):
+        """Fit (or, with ``epochs``, continue) training; see :meth:`fit` and ``partial_fit``."""
         self._check_unknown()
+        if sample_weight is not None and not self._supports_sample_weight:
+            raise ValueError(f"{type(self).__name__} does not support sample_weight.")
+        continuing = hasattr(self, "net_") and (epochs is not None or self.warm_start)
+        previous = (getattr(self, "n_features_in_", None), getattr(self, "n_outputs_", None))
         routed = Routed(self._routed_params(), type(self).__name__)
         device = resolve_device(self.device)
+        if continuing:
+            self._validate_X(X)  # the fitted model's input format (sklearn's messages)
         X, y = self._validate_Xy(X, y)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=np.float64, ensure_non_negative=True
+            )
         self._y_ndim = np.ndim(y)
         y2 = y.reshape(-1, 1) if self._y_ndim == 1 else y
         self.n_outputs_ = y2.shape[1] if y2.ndim == 2 else None
-        optimizer = _OPTIMIZERS.get(self.optimizer, self.optimizer)
+        if continuing and previous != (self.n_features_in_, self.n_outputs_):
+            raise ValueError(
+                f"warm_start and partial_fit continue the fitted model, which takes "
+                f"{previous[0]} features and {previous[1]} outputs; got {self.n_features_in_} "
+                f"and {self.n_outputs_}."
+            )
+        epochs = self.max_epochs if epochs is None else int(epochs)
+        seed = self._seed()
+        X_valid = y_valid = None
+        if self.early_stopping:
+            X, y2, sample_weight, X_valid, y_valid = self._validation_split(
+                X, y, y2, sample_weight, seed
+            )
+        if self._supports_sample_weight:
+            X, y2, sample_weight = canonical_weights(X, y2, sample_weight)
+        y_train = self._targets_for_training(y2)
+        criterion = {"criterion": self._criterion()}
+        if sample_weight is not None:
+            y_train = pack_weights(y_train, sample_weight)
+            criterion = {
+                "criterion": WeightedLoss,
+                **{f"criterion__{k}": v for k, v in self._weighted_loss_kwargs().items()},
+            }
+        callbacks = self._callbacks(epochs, X_valid, y_valid)
+        routed_callbacks = {f"callbacks__{k}": v for k, v in routed("callbacks").items()}
         cuda_devices = [torch.device(device)] if device.startswith("cuda") else []
         with torch.random.fork_rng(devices=cuda_devices):
-            torch.manual_seed(self._seed())
-            module = self._build_module(X, y2, routed)
-            net_kwargs = {
-                "module": module,
-                "criterion": self._criterion(),
-                "optimizer": optimizer,
-                "lr": self.lr,
-                "max_epochs": self.max_epochs,
-                "batch_size": self.batch_size,
-                "train_split": None,
-                "device": device,
-                "iterator_train": ArrayBatchLoader,
-                "iterator_train__shuffle": True,
-                "callbacks": [],
-                "verbose": 0,
-                **{f"optimizer__{k}": v for k, v in routed("optimizer").items()},
-            }
-            routed.check_all_used()
-            extra = self._net_kwargs()
-            callbacks = list(extra.pop("callbacks", []))
-            if self.verbose:
-                callbacks.insert(0, ("progress", EpochProgress(self.max_epochs)))
-            net_kwargs.update(extra, callbacks=callbacks)
-            trainable = any(p.requires_grad for p in module.parameters())
-            if self.max_epochs > 0 and not trainable:
+            torch.manual_seed(seed)
+            if continuing:
+                # The model (and the routed parameters it was built with) stays.
+                net = self.net_
+                net.set_params(callbacks=callbacks, **criterion, **routed_callbacks)
+            else:
+                net = self._new_net(X, y2, routed, device, criterion, callbacks, routed_callbacks)
+            module = net.module_
+            if epochs > 0 and not any(p.requires_grad for p in module.parameters()):
                 raise ValueError(
                     f"The {type(self).__name__} model has no trainable parameter; set "
                     "max_epochs=0 to use it as it is."
                 )
-            net = self._net_class()(**net_kwargs)
-            net.initialize()
-            if self.max_epochs > 0:
+            done_before = len(net.history)
+            if epochs > 0:
                 # skorch ends training quietly on KeyboardInterrupt (Ctrl-C): the
                 # weights are those of the last finished batch.
-                net.partial_fit(self._training_inputs(X), self._targets_for_training(y2))
+                net.partial_fit(self._training_inputs(X), y_train, epochs=epochs)
         # Inference never toggles the module's mode (it is shared by threads).
         net.module_.eval()
         self._check_finite_weights(net.module_)
-        rows = [h for h in net.history if "train_loss" in h]
-        interrupted = len(net.history) > len(rows) or (0 < len(net.history) < self.max_epochs)
-        if interrupted:
-            warnings.warn(
-                f"Training was interrupted after {len(rows)} complete epoch(s) of "
-                f"{self.max_epochs}; the model keeps the weights of the last finished batch.",
-                UserWarning,
-                stacklevel=3,
-            )
-        self.loss_curve_ = [float(h["train_loss"]) for h in rows]
+        self._record_history(net, done_before, epochs, callbacks)
         self.device_ = device
         self.net_ = net
         if self.loss_curve_ and not np.isfinite(self.loss_curve_[-1]):
@@ -425,8 +470,104 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
                 "Training diverged: the loss became non-finite. Lower lr, lower the "
                 "operator's initial contraction, or use a damped/Anderson solver.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
+        return self
+
+    def _validation_split(self, X, y, y2, sample_weight, seed):
+        n = self._n_rows(X)
+        n_valid = int(round(self.validation_fraction * n))
+        if n_valid < 1 or n - n_valid < 1:
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} leaves no sample for training "
+                f"or validation among {n}; use more data or another fraction."
+            )
+        order = np.random.RandomState(seed).permutation(n)
+        valid, train = np.sort(order[:n_valid]), np.sort(order[n_valid:])
+        sw = None if sample_weight is None else sample_weight[train]
+        return self._take(X, train), y2[train], sw, self._take(X, valid), y[valid]
+
+    def _callbacks(self, epochs, X_valid, y_valid):
+        callbacks = list(self._net_kwargs().get("callbacks", []))
+        if self.verbose:
+            callbacks.insert(0, ("progress", EpochProgress(epochs)))
+        for i, cb in enumerate(copy.deepcopy(self.callbacks) or []):
+            if isinstance(cb, tuple):
+                callbacks.append(cb)
+            else:
+                callbacks.append((f"{type(cb).__name__}_{i}", cb))
+        if X_valid is not None:
+            stopper = EarlyStoppingOnScore(self, X_valid, y_valid, self.n_iter_no_change)
+            callbacks.append(("early_stopping", stopper))
+        return callbacks
+
+    def _new_net(self, X, y2, routed, device, criterion, callbacks, routed_callbacks):
+        module = self._build_module(X, y2, routed)
+        net_kwargs = {
+            "module": module,
+            **criterion,
+            "optimizer": _OPTIMIZERS.get(self.optimizer, self.optimizer),
+            "lr": self.lr,
+            "max_epochs": self.max_epochs,
+            "batch_size": self.batch_size,
+            "train_split": None,
+            "device": device,
+            "iterator_train": ArrayBatchLoader,
+            "iterator_train__shuffle": True,
+            "verbose": 0,
+            **{f"optimizer__{k}": v for k, v in routed("optimizer").items()},
+        }
+        routed.check_all_used()
+        extra = {k: v for k, v in self._net_kwargs().items() if k != "callbacks"}
+        net_kwargs.update(extra, callbacks=callbacks, **routed_callbacks)
+        net = self._net_class()(**net_kwargs)
+        net.initialize()
+        return net
+
+    def _record_history(self, net, done_before, epochs, callbacks):
+        """Fitted attributes from the net's history; warn when training was interrupted."""
+        stopper = dict(callbacks).get("early_stopping")
+        stopped = stopper is not None and getattr(stopper, "stopped_", False)
+        rows = [h for h in net.history if "train_loss" in h]
+        new = net.history[done_before:] if len(net.history) > done_before else []
+        complete = sum("train_loss" in h for h in new)
+        if not stopped and epochs > 0 and (complete < len(new) or complete < epochs):
+            warnings.warn(
+                f"Training was interrupted after {complete} complete epoch(s) of "
+                f"{epochs}; the model keeps the weights of the last finished batch.",
+                UserWarning,
+                stacklevel=5,
+            )
+        self.loss_curve_ = [float(h["train_loss"]) for h in rows]
+        self.n_epochs_ = len(self.loss_curve_)
+        if self.early_stopping:
+            self.validation_scores_ = [float(h["valid_score"]) for h in rows if "valid_score" in h]
+            self.best_validation_score_ = (
+                max(self.validation_scores_) if self.validation_scores_ else None
+            )
+        else:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+
+    def partial_fit(self, X, y, sample_weight=None):
+        """Train for one more epoch on ``(X, y)`` (the first call starts from scratch).
+
+        Parameters
+        ----------
+        X : array-like
+            Training inputs.
+        y : array-like
+            Targets.
+        sample_weight : array-like of shape (n_samples,), optional
+            Per-sample weights (see :meth:`fit`).
+
+        Returns
+        -------
+        self : object
+        """
+        self._validate_params()
+        with self._transaction():
+            self._fit(X, y, sample_weight, epochs=1)
         return self
 
     @staticmethod
@@ -755,5 +896,6 @@ BaseImplicitEstimator.__doc__ = BaseImplicitEstimator.__doc__.format(
     training=doc_fragments["training"].format(
         max_epochs=200, lr=1e-2, batch_size=128, optimizer="adam"
     ),
+    controls=doc_fragments["controls"],
     runtime=doc_fragments["runtime"],
 )

@@ -136,6 +136,21 @@ doc_fragments = {
         Mini-batch size.
     optimizer : {{"adam", "adamw", "sgd", "rmsprop"}} or torch optimizer class, default="{optimizer}"
         Options via ``optimizer__*`` (e.g. ``optimizer__weight_decay=1e-4``).""",
+    "controls": """callbacks : list or None, default=None
+        skorch callbacks, or ``(name, callback)`` pairs, added to training
+        (beside the progress bar); their parameters are routed as
+        ``callbacks__<name>__<param>``.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data, score it with the
+        estimator's own ``score`` after every epoch, stop once the score has
+        not improved by more than 1e-4 for ``n_iter_no_change`` epochs, and
+        restore the best weights.
+    validation_fraction : float, default=0.1
+        Held-out fraction for early stopping.
+    n_iter_no_change : int, default=10
+        Patience of early stopping, in epochs.
+    warm_start : bool, default=False
+        Continue training the fitted model on the next ``fit``.""",
     "runtime": """device : str, default="auto"
         Torch device; ``"auto"`` uses CUDA when present.
     random_state : int, RandomState instance or None, default=None

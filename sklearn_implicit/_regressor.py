@@ -8,10 +8,12 @@ import math
 
 import torch
 from sklearn.base import RegressorMixin
+from sklearn.utils._param_validation import StrOptions
 from torch import nn
 
 from ._base import BaseImplicitEstimator
 from ._params import doc_fragments
+from ._training import LOSSES
 from .operators import OPERATORS
 from .utils import check_options
 
@@ -91,9 +93,13 @@ class ImplicitRegressor(RegressorMixin, BaseImplicitEstimator):
     decoder : None, "linear", module or class, default=None
         ``Q_psi``; when None it is the identity if the state has shape
         ``(n_outputs,)`` and a linear read-out otherwise.
+    loss : {{"squared_error", "absolute_error", "huber"}} or torch loss class, default="squared_error"
+        Training loss; a class is instantiated with no argument (and with
+        ``reduction="none"`` when ``sample_weight`` is given).
     {budget}
     {solver}
     {training}
+    {controls}
     {runtime}
     **kwargs
         Routed parameters ``operator__*``, ``encoder__*`` (only with an
@@ -112,7 +118,14 @@ class ImplicitRegressor(RegressorMixin, BaseImplicitEstimator):
     device_ : str
         Device the model lives on.
     loss_curve_ : list of float
-        Training loss per epoch.
+        Training loss per epoch (accumulated over ``warm_start`` fits and
+        ``partial_fit`` calls).
+    n_epochs_ : int
+        Epochs trained.
+    validation_scores_ : list of float or None
+        The held-out score after every epoch (``early_stopping=True``).
+    best_validation_score_ : float or None
+        Their maximum; the model holds the weights of that epoch.
 
     See Also
     --------
@@ -140,7 +153,10 @@ class ImplicitRegressor(RegressorMixin, BaseImplicitEstimator):
         "operator": [str, type, callable, nn.Module],
         "encoder": [None, str, type, callable, nn.Module],
         "decoder": [None, str, type, callable, nn.Module],
+        "loss": [StrOptions(set(LOSSES)), type],
     }
+
+    _supports_sample_weight = True
 
     _routing_prefixes = ("operator", "encoder", "decoder", *BaseImplicitEstimator._routing_prefixes)
 
@@ -150,6 +166,7 @@ class ImplicitRegressor(RegressorMixin, BaseImplicitEstimator):
         *,
         encoder=None,
         decoder=None,
+        loss="squared_error",
         n_iter=30,
         tol=1e-4,
         solver="picard",
@@ -161,11 +178,17 @@ class ImplicitRegressor(RegressorMixin, BaseImplicitEstimator):
         device="auto",
         random_state=None,
         verbose=0,
+        callbacks=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        warm_start=False,
         **kwargs,
     ):
         self.operator = operator
         self.encoder = encoder
         self.decoder = decoder
+        self.loss = loss
         super().__init__(
             n_iter=n_iter,
             tol=tol,
@@ -178,8 +201,16 @@ class ImplicitRegressor(RegressorMixin, BaseImplicitEstimator):
             device=device,
             random_state=random_state,
             verbose=verbose,
+            callbacks=callbacks,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            warm_start=warm_start,
             **kwargs,
         )
+
+    def _criterion(self):
+        return LOSSES.get(self.loss, self.loss) if isinstance(self.loss, str) else self.loss
 
     def _build_module(self, X, y, routed):
         """Encoder (optional) -> operator -> decoder (when the state is not the output)."""
@@ -242,5 +273,6 @@ ImplicitRegressor.__doc__ = ImplicitRegressor.__doc__.format(
     training=doc_fragments["training"].format(
         max_epochs=200, lr=1e-2, batch_size=128, optimizer="adam"
     ),
+    controls=doc_fragments["controls"],
     runtime=doc_fragments["runtime"],
 )

@@ -94,6 +94,7 @@ class AcceleratedImplicitRegressor(ImplicitRegressor):
         shuffle=True,
         encoder=None,
         decoder=None,
+        loss="squared_error",
         n_iter=30,
         tol=1e-4,
         solver="picard",
@@ -105,6 +106,11 @@ class AcceleratedImplicitRegressor(ImplicitRegressor):
         device="auto",
         random_state=None,
         verbose=0,
+        callbacks=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        warm_start=False,
         **kwargs,
     ):
         super().__init__(
@@ -122,6 +128,12 @@ class AcceleratedImplicitRegressor(ImplicitRegressor):
             device=device,
             random_state=random_state,
             verbose=verbose,
+            callbacks=callbacks,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            warm_start=warm_start,
+            loss=loss,
             **kwargs,
         )
         self.accelerator = accelerator

@@ -203,6 +203,11 @@ class DeblurRegressor(RegressorMixin, BaseImplicitEstimator):
         device="auto",
         random_state=None,
         verbose=0,
+        callbacks=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        warm_start=False,
         **kwargs,
     ):
         self.scheme = scheme
@@ -228,6 +233,11 @@ class DeblurRegressor(RegressorMixin, BaseImplicitEstimator):
             device=device,
             random_state=random_state,
             verbose=verbose,
+            callbacks=callbacks,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            warm_start=warm_start,
             **kwargs,
         )
 

@@ -280,6 +280,11 @@ class LoopedTransformerClassifier(ClassifierMixin, BaseImplicitEstimator):
         device="auto",
         random_state=None,
         verbose=0,
+        callbacks=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        warm_start=False,
         **kwargs,
     ):
         self.d_model = d_model
@@ -303,6 +308,11 @@ class LoopedTransformerClassifier(ClassifierMixin, BaseImplicitEstimator):
             device=device,
             random_state=random_state,
             verbose=verbose,
+            callbacks=callbacks,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            warm_start=warm_start,
             **kwargs,
         )
 
@@ -421,7 +431,7 @@ class LoopedTransformerClassifier(ClassifierMixin, BaseImplicitEstimator):
             ]
         }
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Train on token sequences ``X`` and aligned target sequences ``y``.
 
         Parameters
@@ -431,11 +441,14 @@ class LoopedTransformerClassifier(ClassifierMixin, BaseImplicitEstimator):
         y : array-like of int, shape (n_samples, seq_len)
             Target token at every position (ignored where ``X`` is padding).
 
+        sample_weight : None
+            Not supported (the loss is per token / per variable); must be None.
+
         Returns
         -------
         self : object
         """
-        super().fit(X, y)
+        super().fit(X, y, sample_weight)
         self.n_params_ = sum(p.numel() for p in self.net_.module_.parameters())
         return self
 

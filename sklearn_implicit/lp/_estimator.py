@@ -200,6 +200,11 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
         random_state=None,
         normalize=True,
         verbose=0,
+        callbacks=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        warm_start=False,
         **kwargs,
     ):
         self.emb_size = emb_size
@@ -218,6 +223,11 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
             device=device,
             random_state=random_state,
             verbose=verbose,
+            callbacks=callbacks,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            warm_start=warm_start,
             **kwargs,
         )
 
@@ -307,7 +317,7 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
         return module
 
     # ------------------------------------------------------------------ public
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Train on linear programs ``X`` and their optimal solutions ``y``.
 
         Parameters
@@ -318,11 +328,14 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
             Optimal solutions (NaN on padded slots when sizes differ), or a
             list of 1-D arrays.
 
+        sample_weight : None
+            Not supported (the loss is per token / per variable); must be None.
+
         Returns
         -------
         self : object
         """
-        super().fit(X, y)
+        super().fit(X, y, sample_weight)
         self.n_params_ = sum(p.numel() for p in self.net_.module_.parameters())
         return self
 
