@@ -134,7 +134,7 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
         Validated inputs to the module's input.
     ``_n_rows``, ``_slice``, ``_concat``
         Row access for inputs that are not arrays.
-    ``_format_output(y)``
+    ``_format_output(y, X)``
         Module output to what ``predict`` returns.
     ``_criterion()``, ``_net_class()``, ``_net_kwargs()``, ``_training_inputs(X)``, ``_targets_for_training(y)``
         The skorch net: loss, class, extra keyword arguments, training data.
@@ -337,7 +337,8 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
     def _targets_for_training(self, y):
         return np.asarray(y, dtype=np.float32)
 
-    def _format_output(self, y):
+    def _format_output(self, y, X=None):
+        """Module outputs (a CPU tensor) -> what ``predict`` returns for validated ``X``."""
         y = y.numpy().astype(np.float64, copy=False)
         if self._y_ndim == 1:
             y = y.reshape(y.shape[0], -1)[:, 0] if y.ndim > 1 else y
@@ -661,7 +662,7 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
         X = self._validate_X(X)
         y, info = self._run(X, max_iter=max_iter, tol=tol_, track=track)
         self._warn_info(info, explicit_budget=n_iter is not None and tol is None, stacklevel=4)
-        return y, info
+        return y, info, X
 
     def solve(self, X, n_iter=None, tol=None):
         """Predict and return the solver's diagnostics.
@@ -686,8 +687,8 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
             Per-sample iterations used, final residual, residual trace,
             ``converged`` and ``diverged`` flags; ``info.status`` summarises.
         """
-        y, info = self._predict_raw(X, n_iter, tol, track=True)
-        return self._format_output(y), info
+        y, info, X = self._predict_raw(X, n_iter, tol, track=True)
+        return self._format_output(y, X), info
 
     def predict(self, X, n_iter=None, tol=None):
         """Answer with the (approximate) fixed point.
@@ -708,8 +709,8 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
         y : ndarray
             Predictions.
         """
-        y, _ = self._predict_raw(X, n_iter, tol)
-        return self._format_output(y)
+        y, _, X = self._predict_raw(X, n_iter, tol)
+        return self._format_output(y, X)
 
     def staged_predict(self, X, n_iter=None):
         """Predictions after every budget ``t = 1..n_iter``, from one trajectory.
@@ -736,7 +737,7 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
         _, info = self._run(X, max_iter=max_iter, tol=0.0, callback=collect)
         self._warn_info(info, explicit_budget=True)
         for parts in stages:
-            yield self._format_output(torch.cat(parts))
+            yield self._format_output(torch.cat(parts), X)
 
     # ------------------------------------------------------------------ diagnostics
     def lipschitz_curve(

@@ -385,7 +385,7 @@ class LoopedTransformerClassifier(ClassifierMixin, BaseImplicitEstimator):
         idx = np.searchsorted(self.classes_, np.where(y == PAD, self.classes_[0], y))
         return np.where(y == PAD, PAD, idx).astype(np.int64)
 
-    def _format_output(self, y):
+    def _format_output(self, y, X=None):
         idx = y.argmax(dim=-1).numpy()
         if self.positions == "pointer":  # one class per position of this input
             return np.where(idx == y.shape[-1] - 1, PAD, idx)
@@ -472,7 +472,7 @@ class LoopedTransformerClassifier(ClassifierMixin, BaseImplicitEstimator):
             over the ``seq_len`` positions of ``X``); zero rows at padded
             positions.
         """
-        logits, _ = self._predict_raw(X, n_iter, tol)
+        logits, _, _ = self._predict_raw(X, n_iter, tol)
         pad = (logits[..., -1] > 0).numpy()  # the padding class wins exactly at padding
         proba = torch.softmax(logits[..., :-1].double(), dim=-1).numpy()
         return np.where(pad[..., None], 0.0, proba)

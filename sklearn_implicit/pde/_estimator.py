@@ -435,37 +435,15 @@ class FNORegressor(RegressorMixin, BaseImplicitEstimator):
         return _InputFourierModes(self._row_fields)
 
     # ------------------------------------------------------------------ outputs
-    def predict(self, X, n_iter=None, tol=None):
+    def _format_output(self, y, X=None):
         """Output fields at the resolution and in the layout of ``X``.
 
-        Parameters
-        ----------
-        X : array-like of shape (n, C * H * W), (n, H, W) or (n, C, H, W)
-            Input fields on any grid: rows of square fields of any size (or
-            of the fitted ``grid_shape_``), or fields of any ``H x W``.
-        n_iter : int, optional
-            Test-time budget (see :meth:`BaseImplicitEstimator.predict`).
-        tol : float, optional
-            Early-stopping tolerance.
-
-        Returns
-        -------
-        y : ndarray
-            Rows ``(n, C_out * H * W)`` for rows, ``(n, H, W)`` for
-            ``(n, H, W)`` (one output field, else ``(n, C_out, H, W)``),
-            ``(n, C_out, H, W)`` for ``(n, C, H, W)``.
+        Rows ``(n, C_out * H * W)`` for rows, ``(n, H, W)`` for ``(n, H, W)``
+        (one output field, else ``(n, C_out, H, W)``), ``(n, C_out, H, W)``
+        for ``(n, C, H, W)``.
         """
-        return self._in_layout(super().predict(X, n_iter=n_iter, tol=tol), X)
-
-    def solve(self, X, n_iter=None, tol=None):
-        """:meth:`predict` and the solver's diagnostics (``SolverInfo``)."""
-        y, info = super().solve(X, n_iter=n_iter, tol=tol)
-        return self._in_layout(y, X), info
-
-    def staged_predict(self, X, n_iter=None):
-        """:meth:`predict` after every budget ``t = 1..n_iter``, from one trajectory."""
-        for y in super().staged_predict(X, n_iter=n_iter):
-            yield self._in_layout(y, X)
+        y = super()._format_output(y, X)
+        return y if X is None else self._in_layout(y, X)
 
     def score(self, X, y, sample_weight=None):
         """R^2 of the predicted fields, every grid value an output (any layout of ``y``)."""
