@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sklearn_implicit.pde._data import _forcing
+from sklearn_implicit.pde._data import _draw_forcing, _forcing
 from sklearn_implicit.pde._physics import (
     _newton_krylov_batch,
     solve_steady_vorticity,
@@ -32,7 +32,7 @@ def test_batched_newton_matches_scipy_newton_krylov():
     # Two independent solvers (batched Newton-GMRES, SciPy's newton_krylov) agree
     # on moderately nonlinear problems where the steady state is unique.
     rng = np.random.RandomState(3)
-    G = np.stack([_forcing(rng, 16, 2, 3, 0.5) for _ in range(3)])
+    G = np.stack([_forcing(_draw_forcing(rng, 3), 16, 2, 0.5) for _ in range(3)])
     W, R = _newton_krylov_batch(G, 0.2, tol=1e-9)
     assert np.all(R < 1e-9)
     for g, w in zip(G, W):
