@@ -139,6 +139,8 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
         The skorch net: loss, class, extra keyword arguments, training data.
     ``_default_directions()``, ``_output_distance(y_perturbed, y)``
         How :meth:`lipschitz_curve` perturbs inputs and compares outputs.
+    ``_export_head()``
+        ``_format_output`` as a torch module, for :meth:`export`.
 
     Parameters
     ----------
@@ -596,6 +598,48 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
         self._warn_info(info, explicit_budget=True)
         for parts in stages:
             yield self._format_output(torch.cat(parts))
+
+    def export(self, n_iter=None):
+        """The fitted model as a plain torch module applying G exactly ``n_iter`` times.
+
+        The module computes ``u = encode(x)``, ``z = init_state(u)``, then
+        ``n_iter`` times ``z = step(z, u)``, then the read-out, with no
+        solver, no tolerance and no data-dependent control flow, so that
+        ``torch.export.export`` and ``torch.onnx.export`` trace it (see
+        :doc:`/saving`). It holds a deep copy of the fitted module in eval
+        mode, with frozen parameters, on the estimator's device: exporting
+        never changes the estimator.
+
+        Parameters
+        ----------
+        n_iter : int, optional
+            Budget ``t``; default the estimator's ``n_iter``.
+
+        Returns
+        -------
+        model : sklearn_implicit._export.FixedBudgetModel
+            ``model(x)`` takes the tensor the estimator's module takes
+            (``est._to_tensor(X, device)``: float32 rows for tabular
+            estimators) and returns, as a float32 tensor, what
+            ``predict(X, n_iter=t)`` returns (``predict_proba`` for
+            classifiers), e.g. shape ``(n,)`` for a regressor fitted on a
+            1-D ``y`` and ``(n, n_outputs)`` otherwise.
+        """
+        from ._export import export_estimator
+
+        max_iter, _ = self._budget(n_iter, None)
+        return export_estimator(self, max_iter)
+
+    def _export_head(self):
+        """``_format_output`` on tensors: a torch module applied to the read-out, or None.
+
+        The default is the identity, or the first column for a 1-D ``y``; it
+        refuses estimators that override ``_format_output`` (they override
+        this hook too).
+        """
+        from ._export import default_head
+
+        return default_head(self)
 
     # ------------------------------------------------------------------ diagnostics
     def lipschitz_curve(
