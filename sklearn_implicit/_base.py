@@ -148,6 +148,9 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
     {solver}
     {training}
     {runtime}
+    compile : bool, default=False
+        Compile the module with ``torch.compile`` for training (skorch's
+        ``compile``; needs a C++ compiler on the CPU).
     **kwargs
         Routed parameters (``optimizer__*``, ``solver__*``, ``backward__*``,
         and those a subclass adds); anything else raises.
@@ -166,6 +169,7 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "compile": ["boolean"],
     }
 
     _routing_prefixes = ("optimizer", "solver", "backward")
@@ -188,6 +192,7 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
         device="auto",
         random_state=None,
         verbose=0,
+        compile=False,
         **kwargs,
     ):
         self.n_iter = n_iter
@@ -201,6 +206,7 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.compile = compile
         self._set_routed(kwargs)
 
     # ------------------------------------------------------------------ tags
@@ -387,6 +393,7 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
                 "iterator_train__shuffle": True,
                 "callbacks": [],
                 "verbose": 0,
+                "compile": self.compile,
                 **{f"optimizer__{k}": v for k, v in routed("optimizer").items()},
             }
             routed.check_all_used()
@@ -443,9 +450,9 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
     # ------------------------------------------------------------------ inference
     @property
     def module_(self):
-        """The fitted torch module (``net_.module_``)."""
+        """The fitted torch module (``net_.module_``, unwrapped when ``compile=True``)."""
         check_is_fitted(self)
-        return self.net_.module_
+        return getattr(self.net_.module_, "_orig_mod", self.net_.module_)
 
     def _chunk_rows(self):
         rows = self._predict_chunk_size

@@ -95,6 +95,9 @@ class ImplicitRegressor(RegressorMixin, BaseImplicitEstimator):
     {solver}
     {training}
     {runtime}
+    compile : bool, default=False
+        Compile the module with ``torch.compile`` for training (skorch's
+        ``compile``; needs a C++ compiler on the CPU).
     **kwargs
         Routed parameters ``operator__*``, ``encoder__*`` (only with an
         encoder), ``decoder__*`` (only with a decoder), ``optimizer__*``,
@@ -161,6 +164,7 @@ class ImplicitRegressor(RegressorMixin, BaseImplicitEstimator):
         device="auto",
         random_state=None,
         verbose=0,
+        compile=False,
         **kwargs,
     ):
         self.operator = operator
@@ -178,6 +182,7 @@ class ImplicitRegressor(RegressorMixin, BaseImplicitEstimator):
             device=device,
             random_state=random_state,
             verbose=verbose,
+            compile=compile,
             **kwargs,
         )
 

@@ -254,3 +254,40 @@ def test_looped_export_is_predict_proba(looped):
     x = _inputs(est, X)
     program = torch.export.export(est.export(4), (x,))
     assert _max_diff(program.module()(x), est.predict_proba(X, n_iter=4)) <= 1e-5
+
+
+# ---------------------------------------------------------------------- compile
+def _compiler_problem():
+    """Why torch.compile cannot run here (None when it can)."""
+    try:
+        torch.compile(torch.nn.Linear(2, 2))(torch.ones(1, 2))
+    except Exception as exc:  # the reason varies: no C++ compiler, no Triton, ...
+        return f"{type(exc).__name__}: {exc}"[:200]
+    return None
+
+
+@pytest.mark.slow
+def test_compile_fits_and_predicts_like_eager():
+    problem = _compiler_problem()
+    if problem is not None:
+        pytest.skip(f"torch.compile is unavailable on this machine ({problem})")
+    X, Y = _data(n=16)
+    kw = dict(
+        n_iter=2,
+        tol=0.0,
+        max_epochs=1,
+        batch_size=16,
+        operator__width=4,
+        # SpectralCap (the default max_contraction) writes its power-iteration
+        # buffers again when the implicit backward hook re-applies G, which the
+        # compiled backward refuses (an in-place modification error).
+        operator__max_contraction=None,
+        random_state=0,
+    )
+    eager = ImplicitRegressor(device="cpu", **kw).fit(X, Y[:, 0])
+    compiled = ImplicitRegressor(device="cpu", compile=True, **kw).fit(X, Y[:, 0])
+    assert compiled.net_.compile is True
+    # module_ is the plain module (state-dict keys without the compile wrapper's prefix).
+    assert compiled.module_.state_dict().keys() == eager.module_.state_dict().keys()
+    np.testing.assert_allclose(compiled.loss_curve_, eager.loss_curve_, rtol=1e-4)
+    np.testing.assert_allclose(compiled.predict(X), eager.predict(X), rtol=1e-4, atol=1e-5)

@@ -57,7 +57,7 @@ class AcceleratedImplicitRegressor(ImplicitRegressor):
 
     Parameters
     ----------
-    operator, encoder, decoder, n_iter, tol, solver, backward, max_epochs, lr, batch_size, optimizer, random_state, verbose, **kwargs
+    operator, encoder, decoder, n_iter, tol, solver, backward, max_epochs, lr, batch_size, optimizer, random_state, verbose, compile, **kwargs
         As in :class:`~sklearn_implicit.ImplicitRegressor`.
     accelerator : accelerate.Accelerator or None, default=None
         The accelerator; None builds one at fit, which reads the launch
@@ -105,6 +105,7 @@ class AcceleratedImplicitRegressor(ImplicitRegressor):
         device="auto",
         random_state=None,
         verbose=0,
+        compile=False,
         **kwargs,
     ):
         super().__init__(
@@ -122,6 +123,7 @@ class AcceleratedImplicitRegressor(ImplicitRegressor):
             device=device,
             random_state=random_state,
             verbose=verbose,
+            compile=compile,
             **kwargs,
         )
         self.accelerator = accelerator

@@ -87,6 +87,9 @@ class DeblurRegressor(RegressorMixin, BaseImplicitEstimator):
     {solver}
     {training}
     {runtime}
+    compile : bool, default=False
+        Compile the module with ``torch.compile`` for training (skorch's
+        ``compile``; needs a C++ compiler on the CPU).
     **kwargs
         Routed ``solver__*``, ``backward__*`` (implicit architecture only) and
         ``optimizer__*`` parameters; ``fit`` refuses anything else.
@@ -165,6 +168,7 @@ class DeblurRegressor(RegressorMixin, BaseImplicitEstimator):
         device="auto",
         random_state=None,
         verbose=0,
+        compile=False,
         **kwargs,
     ):
         self.scheme = scheme
@@ -189,6 +193,7 @@ class DeblurRegressor(RegressorMixin, BaseImplicitEstimator):
             device=device,
             random_state=random_state,
             verbose=verbose,
+            compile=compile,
             **kwargs,
         )
 

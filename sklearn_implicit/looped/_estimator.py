@@ -151,6 +151,9 @@ class LoopedTransformerClassifier(ClassifierMixin, BaseImplicitEstimator):
     optimizer : str or torch optimizer class, default="adamw"
         Options via ``optimizer__*`` (e.g. ``optimizer__weight_decay=0.01``).
     {runtime}
+    compile : bool, default=False
+        Compile the module with ``torch.compile`` for training (skorch's
+        ``compile``; needs a C++ compiler on the CPU).
     **kwargs
         Routed ``optimizer__*``, ``solver__*`` and ``backward__*``
         parameters (the last two with the implicit architecture only).
@@ -245,6 +248,7 @@ class LoopedTransformerClassifier(ClassifierMixin, BaseImplicitEstimator):
         device="auto",
         random_state=None,
         verbose=0,
+        compile=False,
         **kwargs,
     ):
         self.d_model = d_model
@@ -267,6 +271,7 @@ class LoopedTransformerClassifier(ClassifierMixin, BaseImplicitEstimator):
             device=device,
             random_state=random_state,
             verbose=verbose,
+            compile=compile,
             **kwargs,
         )
 

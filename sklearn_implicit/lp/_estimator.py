@@ -103,6 +103,9 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
     optimizer : {{"adam", "adamw", "sgd", "rmsprop"}} or torch optimizer class, default="adam"
         Options via ``optimizer__*`` (e.g. ``optimizer__weight_decay=1e-4``).
     {runtime}
+    compile : bool, default=False
+        Compile the module with ``torch.compile`` for training (skorch's
+        ``compile``; needs a C++ compiler on the CPU).
     normalize : bool, default=True
         Divide the input blocks (``b``; ``c``; the bounds; ``A``) and the
         output by their standard deviations on the training set (fixed
@@ -176,6 +179,7 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
         random_state=None,
         normalize=True,
         verbose=0,
+        compile=False,
         **kwargs,
     ):
         self.emb_size = emb_size
@@ -194,6 +198,7 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
             device=device,
             random_state=random_state,
             verbose=verbose,
+            compile=compile,
             **kwargs,
         )
 

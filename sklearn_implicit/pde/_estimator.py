@@ -84,6 +84,9 @@ class FNORegressor(RegressorMixin, BaseImplicitEstimator):
     {training}
         The paper adds ``optimizer__weight_decay=1e-4`` to Adam.
     {runtime}
+    compile : bool, default=False
+        Compile the module with ``torch.compile`` for training (skorch's
+        ``compile``; needs a C++ compiler on the CPU).
     **kwargs
         Routed ``optimizer__*`` parameters and, for the implicit
         architecture, ``solver__*`` and ``backward__*``; ``fit`` refuses
@@ -163,6 +166,7 @@ class FNORegressor(RegressorMixin, BaseImplicitEstimator):
         device="auto",
         random_state=None,
         verbose=0,
+        compile=False,
         **kwargs,
     ):
         self.architecture = architecture
@@ -183,6 +187,7 @@ class FNORegressor(RegressorMixin, BaseImplicitEstimator):
             device=device,
             random_state=random_state,
             verbose=verbose,
+            compile=compile,
             **kwargs,
         )
 
