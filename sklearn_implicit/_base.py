@@ -140,6 +140,8 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
         The skorch net: loss, class, extra keyword arguments, training data.
     ``_default_directions()``, ``_output_distance(y_perturbed, y)``
         How :meth:`lipschitz_curve` perturbs inputs and compares outputs.
+    ``_export_head()``
+        ``_format_output`` as a torch module, for :meth:`export`.
 
     Parameters
     ----------
@@ -148,6 +150,9 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
     {training}
     {controls}
     {runtime}
+    compile : bool, default=False
+        Compile the module with ``torch.compile`` for training (skorch's
+        ``compile``; needs a C++ compiler on the CPU).
     **kwargs
         Routed parameters (``optimizer__*``, ``solver__*``, ``backward__*``,
         and those a subclass adds); anything else raises.
@@ -171,6 +176,7 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "warm_start": ["boolean"],
+        "compile": ["boolean"],
     }
 
     _routing_prefixes = ("optimizer", "solver", "backward", "callbacks")
@@ -201,6 +207,7 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
         validation_fraction=0.1,
         n_iter_no_change=10,
         warm_start=False,
+        compile=False,
         **kwargs,
     ):
         self.n_iter = n_iter
@@ -219,6 +226,7 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.warm_start = warm_start
+        self.compile = compile
         self._set_routed(kwargs)
 
     # ------------------------------------------------------------------ tags
@@ -516,6 +524,7 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
             "iterator_train": ArrayBatchLoader,
             "iterator_train__shuffle": True,
             "verbose": 0,
+            "compile": self.compile,
             **{f"optimizer__{k}": v for k, v in routed("optimizer").items()},
         }
         routed.check_all_used()
@@ -583,9 +592,9 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
     # ------------------------------------------------------------------ inference
     @property
     def module_(self):
-        """The fitted torch module (``net_.module_``)."""
+        """The fitted torch module (``net_.module_``, unwrapped when ``compile=True``)."""
         check_is_fitted(self)
-        return self.net_.module_
+        return getattr(self.net_.module_, "_orig_mod", self.net_.module_)
 
     def _chunk_rows(self):
         rows = self._predict_chunk_size
@@ -738,6 +747,48 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
         self._warn_info(info, explicit_budget=True)
         for parts in stages:
             yield self._format_output(torch.cat(parts), X)
+
+    def export(self, n_iter=None):
+        """The fitted model as a plain torch module applying G exactly ``n_iter`` times.
+
+        The module computes ``u = encode(x)``, ``z = init_state(u)``, then
+        ``n_iter`` times ``z = step(z, u)``, then the read-out, with no
+        solver, no tolerance and no data-dependent control flow, so that
+        ``torch.export.export`` and ``torch.onnx.export`` trace it (see
+        :doc:`/saving`). It holds a deep copy of the fitted module in eval
+        mode, with frozen parameters, on the estimator's device: exporting
+        never changes the estimator.
+
+        Parameters
+        ----------
+        n_iter : int, optional
+            Budget ``t``; default the estimator's ``n_iter``.
+
+        Returns
+        -------
+        model : sklearn_implicit._export.FixedBudgetModel
+            ``model(x)`` takes the tensor the estimator's module takes
+            (``est._to_tensor(X, device)``: float32 rows for tabular
+            estimators) and returns, as a float32 tensor, what
+            ``predict(X, n_iter=t)`` returns (``predict_proba`` for
+            classifiers), e.g. shape ``(n,)`` for a regressor fitted on a
+            1-D ``y`` and ``(n, n_outputs)`` otherwise.
+        """
+        from ._export import export_estimator
+
+        max_iter, _ = self._budget(n_iter, None)
+        return export_estimator(self, max_iter)
+
+    def _export_head(self):
+        """``_format_output`` on tensors: a torch module applied to the read-out, or None.
+
+        The default is the identity, or the first column for a 1-D ``y``; it
+        refuses estimators that override ``_format_output`` (they override
+        this hook too).
+        """
+        from ._export import default_head
+
+        return default_head(self)
 
     # ------------------------------------------------------------------ diagnostics
     def lipschitz_curve(

@@ -101,6 +101,9 @@ class ImplicitRegressor(RegressorMixin, BaseImplicitEstimator):
     {training}
     {controls}
     {runtime}
+    compile : bool, default=False
+        Compile the module with ``torch.compile`` for training (skorch's
+        ``compile``; needs a C++ compiler on the CPU).
     **kwargs
         Routed parameters ``operator__*``, ``encoder__*`` (only with an
         encoder), ``decoder__*`` (only with a decoder), ``optimizer__*``,
@@ -183,6 +186,7 @@ class ImplicitRegressor(RegressorMixin, BaseImplicitEstimator):
         validation_fraction=0.1,
         n_iter_no_change=10,
         warm_start=False,
+        compile=False,
         **kwargs,
     ):
         self.operator = operator
@@ -206,6 +210,7 @@ class ImplicitRegressor(RegressorMixin, BaseImplicitEstimator):
             validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change,
             warm_start=warm_start,
+            compile=compile,
             **kwargs,
         )
 

@@ -56,14 +56,20 @@ class ImplicitDifferentiation(BackwardMode):
             with torch.enable_grad():
                 z_in = z_star.detach().requires_grad_()
                 f_in = f(z_in)
+            # Under mixed precision (autocast) the incoming gradient is bf16/fp16
+            # while G may recompute in float32 here: solve the adjoint in at
+            # least float32, and hand back a gradient of the incoming one's dtype
+            # and device (autograd refuses a hook that changes them).
+            work = torch.promote_types(torch.promote_types(grad.dtype, z_in.dtype), torch.float32)
+            g = grad.to(device=z_in.device, dtype=work)
 
             def adjoint(w):
-                (jtw,) = torch.autograd.grad(f_in, z_in, w, retain_graph=True)
-                return jtw + grad
+                (jtw,) = torch.autograd.grad(f_in, z_in, w.to(f_in.dtype), retain_graph=True)
+                return jtw.to(work) + g
 
             with torch.no_grad():
-                w, _ = bsolver(adjoint, grad, max_iter=b_iter, tol=b_tol)
-            return w
+                w, _ = bsolver(adjoint, g, max_iter=b_iter, tol=b_tol)
+            return w.to(device=grad.device, dtype=grad.dtype)
 
         z_out.register_hook(hook)
         return z_out

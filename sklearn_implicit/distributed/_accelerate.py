@@ -57,7 +57,7 @@ class AcceleratedImplicitRegressor(ImplicitRegressor):
 
     Parameters
     ----------
-    operator, encoder, decoder, n_iter, tol, solver, backward, max_epochs, lr, batch_size, optimizer, random_state, verbose, **kwargs
+    operator, encoder, decoder, n_iter, tol, solver, backward, max_epochs, lr, batch_size, optimizer, random_state, verbose, compile, **kwargs
         As in :class:`~sklearn_implicit.ImplicitRegressor`.
     accelerator : accelerate.Accelerator or None, default=None
         The accelerator; None builds one at fit, which reads the launch
@@ -111,6 +111,7 @@ class AcceleratedImplicitRegressor(ImplicitRegressor):
         validation_fraction=0.1,
         n_iter_no_change=10,
         warm_start=False,
+        compile=False,
         **kwargs,
     ):
         super().__init__(
@@ -134,6 +135,7 @@ class AcceleratedImplicitRegressor(ImplicitRegressor):
             n_iter_no_change=n_iter_no_change,
             warm_start=warm_start,
             loss=loss,
+            compile=compile,
             **kwargs,
         )
         self.accelerator = accelerator

@@ -120,6 +120,9 @@ class DeblurRegressor(RegressorMixin, BaseImplicitEstimator):
     {solver}
     {training}
     {runtime}
+    compile : bool, default=False
+        Compile the module with ``torch.compile`` for training (skorch's
+        ``compile``; needs a C++ compiler on the CPU).
     **kwargs
         Routed ``solver__*``, ``backward__*`` (implicit architecture only) and
         ``optimizer__*`` parameters; ``fit`` refuses anything else.
@@ -208,6 +211,7 @@ class DeblurRegressor(RegressorMixin, BaseImplicitEstimator):
         validation_fraction=0.1,
         n_iter_no_change=10,
         warm_start=False,
+        compile=False,
         **kwargs,
     ):
         self.scheme = scheme
@@ -238,6 +242,7 @@ class DeblurRegressor(RegressorMixin, BaseImplicitEstimator):
             validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change,
             warm_start=warm_start,
+            compile=compile,
             **kwargs,
         )
 

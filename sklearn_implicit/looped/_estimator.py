@@ -11,6 +11,7 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, validate_data
 from skorch.callbacks import GradientNormClipping, LRScheduler
+from torch import nn
 
 from .. import BaseImplicitEstimator, FixedDepthModule
 from .._params import doc_fragments
@@ -177,6 +178,9 @@ class LoopedTransformerClassifier(ClassifierMixin, BaseImplicitEstimator):
     optimizer : str or torch optimizer class, default="adamw"
         Options via ``optimizer__*`` (e.g. ``optimizer__weight_decay=0.01``).
     {runtime}
+    compile : bool, default=False
+        Compile the module with ``torch.compile`` for training (skorch's
+        ``compile``; needs a C++ compiler on the CPU).
     **kwargs
         Routed ``optimizer__*``, ``solver__*`` and ``backward__*``
         parameters (the last two with the implicit architecture only).
@@ -285,6 +289,7 @@ class LoopedTransformerClassifier(ClassifierMixin, BaseImplicitEstimator):
         validation_fraction=0.1,
         n_iter_no_change=10,
         warm_start=False,
+        compile=False,
         **kwargs,
     ):
         self.d_model = d_model
@@ -313,6 +318,7 @@ class LoopedTransformerClassifier(ClassifierMixin, BaseImplicitEstimator):
             validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change,
             warm_start=warm_start,
+            compile=compile,
             **kwargs,
         )
 
@@ -453,6 +459,10 @@ class LoopedTransformerClassifier(ClassifierMixin, BaseImplicitEstimator):
         return self
 
     # ------------------------------------------------------------------ inference
+    def _export_head(self):
+        """``export`` returns :meth:`predict_proba`'s probabilities (zero rows at padding)."""
+        return _TokenProba()
+
     def predict_proba(self, X, n_iter=None, tol=None):
         """Class probabilities at every position after ``n_iter`` loops.
 
@@ -514,3 +524,12 @@ LoopedTransformerClassifier.__doc__ = LoopedTransformerClassifier.__doc__.format
     solver=doc_fragments["solver"].format(solver="picard", backward="random_depth"),
     runtime=doc_fragments["runtime"],
 )
+
+
+class _TokenProba(nn.Module):
+    """Logits with the padding column last -> probabilities over ``classes_`` (zero at padding)."""
+
+    def forward(self, logits):
+        pad = logits[..., -1:] > 0
+        proba = torch.softmax(logits[..., :-1], dim=-1)
+        return torch.where(pad, torch.zeros_like(proba), proba)

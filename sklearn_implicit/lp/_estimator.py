@@ -127,6 +127,9 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
     optimizer : {{"adam", "adamw", "sgd", "rmsprop"}} or torch optimizer class, default="adam"
         Options via ``optimizer__*`` (e.g. ``optimizer__weight_decay=1e-4``).
     {runtime}
+    compile : bool, default=False
+        Compile the module with ``torch.compile`` for training (skorch's
+        ``compile``; needs a C++ compiler on the CPU).
     normalize : bool, default=True
         Divide the input blocks (``b``; ``c``; the bounds; ``A``) and the
         output by their standard deviations on the training set (fixed
@@ -205,6 +208,7 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
         validation_fraction=0.1,
         n_iter_no_change=10,
         warm_start=False,
+        compile=False,
         **kwargs,
     ):
         self.emb_size = emb_size
@@ -228,6 +232,7 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
             validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change,
             warm_start=warm_start,
+            compile=compile,
             **kwargs,
         )
 

@@ -33,12 +33,16 @@ class SpectralCap(nn.Module):
     def forward(self, V):
         if self.training and torch.is_grad_enabled():
             with torch.no_grad():
+                u = self._u
                 for _ in range(2):
-                    v = V.t().mv(self._u)
-                    self._v.copy_(v / v.norm().clamp_min(1e-12))
-                    u = V.mv(self._v)
-                    self._u.copy_(u / u.norm().clamp_min(1e-12))
-        sigma = torch.dot(self._u.clone(), V.mv(self._v.clone()))
+                    v = V.t().mv(u)
+                    v = v / v.norm().clamp_min(1e-12)
+                    u = V.mv(v)
+                    u = u / u.norm().clamp_min(1e-12)
+                # New buffers, not in-place updates: a graph that saved the old ones
+                # (the implicit backward re-applies G) stays valid.
+                self._u, self._v = u, v
+        sigma = torch.dot(self._u, V.mv(self._v))
         return V * (self.cap / torch.clamp(sigma, min=self.cap))
 
 

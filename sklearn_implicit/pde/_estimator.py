@@ -120,6 +120,9 @@ class FNORegressor(RegressorMixin, BaseImplicitEstimator):
     {training}
         The paper adds ``optimizer__weight_decay=1e-4`` to Adam.
     {runtime}
+    compile : bool, default=False
+        Compile the module with ``torch.compile`` for training (skorch's
+        ``compile``; needs a C++ compiler on the CPU).
     **kwargs
         Routed ``optimizer__*`` parameters and, for the implicit
         architecture, ``solver__*`` and ``backward__*``; ``fit`` refuses
@@ -210,6 +213,7 @@ class FNORegressor(RegressorMixin, BaseImplicitEstimator):
         validation_fraction=0.1,
         n_iter_no_change=10,
         warm_start=False,
+        compile=False,
         **kwargs,
     ):
         self.architecture = architecture
@@ -235,6 +239,7 @@ class FNORegressor(RegressorMixin, BaseImplicitEstimator):
             validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change,
             warm_start=warm_start,
+            compile=compile,
             **kwargs,
         )
 

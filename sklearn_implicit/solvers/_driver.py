@@ -299,7 +299,7 @@ def _plain(rule, f, z0, max_iter):
     n = z0.shape[0]
     info = SolverInfo(
         n_steps=np.full(n, max_iter),
-        residual=res.detach().cpu().numpy(),
+        residual=res.detach().float().cpu().numpy(),
         converged=(res == 0).cpu().numpy(),
         diverged=np.zeros(n, dtype=bool),
         residual_trace=np.zeros((0, n)),
