@@ -450,6 +450,10 @@ class FNORegressor(RegressorMixin, BaseImplicitEstimator):
         y = super()._format_output(y, X)
         return y if X is None else self._in_layout(y, X)
 
+    def _export_head(self):
+        """``export`` returns rows ``(n, C_out * H * W)``, as :meth:`predict` does for rows."""
+        return torch.nn.Flatten()
+
     def score(self, X, y, sample_weight=None):
         """R^2 of the predicted fields, every grid value an output (any layout of ``y``)."""
         y_pred = self.predict(X)
