@@ -41,6 +41,7 @@ import numpy as np
 import torch
 
 from sklearn_implicit import ImplicitRegressor
+from sklearn_implicit._params import Routed
 from sklearn_implicit.operators import MLPOperator
 from sklearn_implicit.solvers import anderson, picard
 
@@ -186,7 +187,9 @@ def bench_fit(device, repeats, warmup):
 
     def raw():
         torch.manual_seed(0)
-        module = template._build_module(X, y.reshape(-1, 1)).to(template.device_)
+        module = template._build_module(X, y.reshape(-1, 1), Routed({}, "benchmark")).to(
+            template.device_
+        )
         opt = torch.optim.Adam(module.parameters(), lr=1e-3)
         loss_fn = torch.nn.MSELoss()
         Xt = torch.as_tensor(X, device=template.device_)
@@ -211,7 +214,9 @@ def saved_bytes(backward, n_iter, device):
     est = ImplicitRegressor(
         max_epochs=1, n_iter=n_iter, tol=0.0, backward=backward, device=device, random_state=0
     )
-    module = est._build_module(X, y.reshape(-1, 1)).to(est.device if device != "auto" else "cpu")
+    module = est._build_module(X, y.reshape(-1, 1), Routed({}, "benchmark")).to(
+        est.device if device != "auto" else "cpu"
+    )
     xt = torch.as_tensor(X, device=next(module.parameters()).device)
     yt = torch.as_tensor(y.reshape(-1, 1), dtype=torch.float32, device=xt.device)
     total = 0
@@ -237,7 +242,7 @@ def peak_gpu_bytes(backward, n_iter, device, n_samples=4096):
     est = ImplicitRegressor(
         max_epochs=1, n_iter=n_iter, tol=0.0, backward=backward, device=device, random_state=0
     )
-    module = est._build_module(X, y.reshape(-1, 1)).to(device)
+    module = est._build_module(X, y.reshape(-1, 1), Routed({}, "benchmark")).to(device)
     xt = torch.as_tensor(X, device=device)
     yt = torch.as_tensor(y.reshape(-1, 1), dtype=torch.float32, device=device)
     torch.cuda.synchronize()

@@ -79,8 +79,8 @@ for name, score, seconds in rows:
 # We count the bytes of the tensors autograd saves during one forward pass, for a budget of
 # 10 to 100 iterations (``tol=0`` so every iteration runs). Only ``unroll`` grows.
 def saved_bytes(backward, n_iter):
-    est = ImplicitRegressor(backward=backward, n_iter=n_iter, tol=0.0, random_state=0)
-    module = est._build_module(X_train, y_train.reshape(-1, 1))
+    est = ImplicitRegressor(backward=backward, n_iter=n_iter, tol=0.0, max_epochs=0, random_state=0)
+    module = est.fit(X_train, y_train).module_.train()  # the untrained module, training mode
     xt = torch.tensor(X_train, dtype=torch.float32)
     total = 0
 
