@@ -138,7 +138,7 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
         Module output to what ``predict`` returns.
     ``_criterion()``, ``_net_class()``, ``_net_kwargs()``, ``_training_inputs(X)``, ``_targets_for_training(y)``
         The skorch net: loss, class, extra keyword arguments, training data.
-    ``_default_directions()``, ``_output_distance(y_perturbed, y)``
+    ``_default_directions()``, ``_output_distance(y_perturbed, y)``, ``_output_summary()``
         How :meth:`lipschitz_curve` perturbs inputs and compares outputs.
     ``_export_head()``
         ``_format_output`` as a torch module, for :meth:`export`.
@@ -355,6 +355,16 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
     def _default_directions(self):
         """The direction strategy of :meth:`lipschitz_curve` when none is given."""
         return GaussianDirections()
+
+    def _output_summary(self):
+        """What the Lipschitz collector keeps of each step's outputs, or None.
+
+        None (the default): the distance is taken at every step, on the
+        device. An estimator whose distance runs on the host (a Levenshtein
+        distance) returns a function of the outputs kept on the device
+        instead, and its ``_output_distance`` accepts those summaries.
+        """
+        return None
 
     def _output_distance(self, y_perturbed, y_base):
         """Per-row distance between outputs (Euclidean; NaN entries, e.g. padding, ignored)."""
@@ -879,6 +889,7 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
                 torch.as_tensor(norms_c, dtype=torch.float64),
                 max_iter,
                 self._output_distance,
+                summary=self._output_summary(),
             )
             _, info = self._run(
                 self._concat(rows),

@@ -52,31 +52,44 @@ def reduce_ratios(ratios, reduce):
 
 
 class RatioCollector:
-    """Callback that turns a stacked trajectory into per-pair ratios on the fly.
+    """Callback that turns a stacked trajectory into per-pair ratios.
 
     The batch it watches is ``[x_1..x_n, (x_1..x_n) + d_1, ..., + d_r]``; at
-    step ``k`` it stores ``distance(y_k(x + d_j), y_k(x)) / ||d_j||``.
+    step ``k`` it records ``distance(y_k(x + d_j), y_k(x)) / ||d_j||``. The
+    distance is taken at once, on the outputs' device (no synchronisation
+    per step), unless ``summary`` is given: then only ``summary(y_k)`` is kept
+    on the device and the distances (e.g. a Levenshtein distance computed on
+    the host) are taken once, at the end.
     """
 
-    def __init__(self, n_base, n_directions, norms, max_iter, distance):
+    def __init__(self, n_base, n_directions, norms, max_iter, distance, summary=None):
         self.n = n_base
         self.r = n_directions
         self.norms = norms
         self.distance = distance
+        self.summary = summary
         self.max_iter = max_iter
         self._steps = [None] * max_iter
 
-    def __call__(self, k, y):
+    def _pairs(self, y):
         base = y[: self.n]
         pert = y[self.n :]
         if self.r > 1:
             base = base.unsqueeze(0).expand((self.r,) + tuple(base.shape))
             base = base.reshape((-1,) + tuple(base.shape[2:]))
-        # Kept on the device until the end: no synchronisation per step.
-        self._steps[k - 1] = self.distance(pert, base).detach()
+        return pert, base
+
+    def __call__(self, k, y):
+        if self.summary is not None:
+            self._steps[k - 1] = self.summary(y.detach())
+        else:
+            self._steps[k - 1] = self.distance(*self._pairs(y)).detach()
 
     @property
     def ratios(self):
         """Ratios of shape (max_iter, n_base * n_directions), direction-major, float64."""
-        dist = torch.stack(self._steps).double().cpu()
+        steps = self._steps
+        if self.summary is not None:
+            steps = [self.distance(*self._pairs(s)) for s in steps]
+        dist = torch.stack([torch.as_tensor(d) for d in steps]).double().cpu()
         return dist / self.norms

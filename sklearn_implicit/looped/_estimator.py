@@ -512,11 +512,29 @@ class LoopedTransformerClassifier(ClassifierMixin, BaseImplicitEstimator):
         """One random token substitution per copy (input distance 1)."""
         return TokenSubstitutions(n_tokens=self.n_tokens_, pad=PAD)
 
+    def _output_summary(self):
+        """Keep the predicted class indices on the device; distances are taken at the end."""
+        return _argmax_indices
+
     def _output_distance(self, y_perturbed, y_base):
-        """Levenshtein distance between the decoded token sequences (padding removed)."""
-        a = self._format_output(y_perturbed.detach().cpu())
-        b = self._format_output(y_base.detach().cpu())
+        """Levenshtein distance between the decoded token sequences (padding removed).
+
+        Takes logits or the class indices of :meth:`_output_summary`.
+        """
+        a = self._tokens_of(y_perturbed)
+        b = self._tokens_of(y_base)
         return torch.from_numpy(levenshtein_rows(a, b, pad=PAD).astype(np.float64))
+
+    def _tokens_of(self, y):
+        y = y.detach()
+        if torch.is_floating_point(y):
+            return self._format_output(y.cpu())
+        summary = y.cpu().numpy()
+        idx, n_columns = summary[:, :-1], summary[:, -1:]
+        if self.positions == "pointer":  # the last column is padding
+            return np.where(idx == n_columns - 1, PAD, idx)
+        pad = idx == len(self.classes_)
+        return np.where(pad, PAD, self.classes_[np.minimum(idx, len(self.classes_) - 1)])
 
 
 LoopedTransformerClassifier.__doc__ = LoopedTransformerClassifier.__doc__.format(
@@ -533,3 +551,13 @@ class _TokenProba(nn.Module):
         pad = logits[..., -1:] > 0
         proba = torch.softmax(logits[..., :-1], dim=-1)
         return torch.where(pad, torch.zeros_like(proba), proba)
+
+
+def _argmax_indices(logits):
+    """Class index per position, and the number of output columns as one more position.
+
+    The pointer read-out has one column per position of the input (plus
+    padding), so the column count is kept beside the indices.
+    """
+    idx = logits.argmax(dim=-1)
+    return torch.cat([idx, idx.new_full(idx.shape[:-1] + (1,), logits.shape[-1])], dim=-1)

@@ -88,10 +88,20 @@ class SpectralConv2d(nn.Module):
         self._cache = {}
 
     def _get_bases(self, H, W, m1, m2, dtype, device):
+        # Built once per grid, dtype and device (in float64, then moved), never per call;
+        # a few entries so that alternating grids or devices do not rebuild them.
         key = (H, W, m1, m2, dtype, device)
         if key not in self._cache:
-            self._cache = {key: _bases(H, W, m1, m2, dtype, device)}
+            if len(self._cache) >= 4:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key] = _bases(H, W, m1, m2, dtype, device)
         return self._cache[key]
+
+    def __getstate__(self):
+        # The bases are a cache (possibly on a GPU): rebuilt on first use after loading.
+        state = dict(self.__dict__)
+        state["_cache"] = {}
+        return state
 
     def forward(self, x):
         H, W = x.shape[-2:]
