@@ -60,7 +60,7 @@ class GaussianDirections:
 
 
 class FourierModes:
-    """Single Fourier modes ``cos(2 pi (k . p) / N + phi)``, the same in every channel.
+    """Single Fourier modes ``cos(k_y y + k_x x + phi)``, the same in every channel.
 
     The paper's perturbations for images and PDE fields: each direction is
     one mode of random wavenumber ``k`` (the constant mode excluded) and
