@@ -562,9 +562,9 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
         self.n_epochs_ = len(self.loss_curve_)
         if self.early_stopping:
             self.validation_scores_ = [float(h["valid_score"]) for h in rows if "valid_score" in h]
-            self.best_validation_score_ = (
-                max(self.validation_scores_) if self.validation_scores_ else None
-            )
+            # The score of the weights kept (an improvement under 1e-4 does not count).
+            best = getattr(stopper, "best_score_", None)
+            self.best_validation_score_ = None if best is None else float(best)
         else:
             self.validation_scores_ = None
             self.best_validation_score_ = None
