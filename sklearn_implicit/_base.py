@@ -456,7 +456,8 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
                 "criterion": WeightedLoss,
                 **{f"criterion__{k}": v for k, v in self._weighted_loss_kwargs().items()},
             }
-        callbacks = self._callbacks(epochs, X_valid, y_valid)
+        extra = dict(self._net_kwargs())  # asked once: it may build callbacks
+        callbacks = self._callbacks(extra.pop("callbacks", []), epochs, X_valid, y_valid)
         routed_callbacks = {f"callbacks__{k}": v for k, v in routed("callbacks").items()}
         cuda_devices = [torch.device(device)] if device.startswith("cuda") else []
         with torch.random.fork_rng(devices=cuda_devices):
@@ -466,7 +467,9 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
                 net = self.net_
                 net.set_params(callbacks=callbacks, **criterion, **routed_callbacks)
             else:
-                net = self._new_net(X, y2, routed, device, criterion, callbacks, routed_callbacks)
+                net = self._new_net(
+                    X, y2, routed, device, criterion, callbacks, routed_callbacks, extra
+                )
             module = net.module_
             if epochs > 0 and not any(p.requires_grad for p in module.parameters()):
                 raise ValueError(
@@ -506,8 +509,8 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
         sw = None if sample_weight is None else sample_weight[train]
         return self._take(X, train), y2[train], sw, self._take(X, valid), y[valid]
 
-    def _callbacks(self, epochs, X_valid, y_valid):
-        callbacks = list(self._net_kwargs().get("callbacks", []))
+    def _callbacks(self, own, epochs, X_valid, y_valid):
+        callbacks = list(own)
         if self.verbose:
             callbacks.insert(0, ("progress", EpochProgress(epochs)))
         for i, cb in enumerate(copy.deepcopy(self.callbacks) or []):
@@ -520,7 +523,7 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
             callbacks.append(("early_stopping", stopper))
         return callbacks
 
-    def _new_net(self, X, y2, routed, device, criterion, callbacks, routed_callbacks):
+    def _new_net(self, X, y2, routed, device, criterion, callbacks, routed_callbacks, extra):
         module = self._build_module(X, y2, routed)
         net_kwargs = {
             "module": module,
@@ -538,7 +541,6 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
             **{f"optimizer__{k}": v for k, v in routed("optimizer").items()},
         }
         routed.check_all_used()
-        extra = {k: v for k, v in self._net_kwargs().items() if k != "callbacks"}
         net_kwargs.update(extra, callbacks=callbacks, **routed_callbacks)
         net = self._net_class()(**net_kwargs)
         net.initialize()
