@@ -17,11 +17,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._module import ImplicitModule
+from ._module import FixedDepthModule, ImplicitModule
 from ._params import Routed, RoutedParamsMixin, doc_fragments
 from ._skorch import ArrayBatchLoader, EpochProgress, ImplicitNetRegressor
 from ._training import EarlyStoppingOnScore, WeightedLoss, canonical_weights, pack_weights
-from .backward import BACKWARD_MODES, BackwardMode, get_backward
+from .backward import BACKWARD_MODES, BackwardMode, RandomDepth, get_backward
 from .lipschitz import GaussianDirections, LipschitzCurve, RatioCollector, reduce_ratios
 from .solvers import SolverInfo, get_solver
 from .utils import check_options
@@ -153,6 +153,7 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
     compile : bool, default=False
         Compile the module with ``torch.compile`` for training (skorch's
         ``compile``; needs a C++ compiler on the CPU).
+    {equilibrium}
     **kwargs
         Routed parameters (``optimizer__*``, ``solver__*``, ``backward__*``,
         and those a subclass adds); anything else raises.
@@ -177,6 +178,9 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "warm_start": ["boolean"],
         "compile": ["boolean"],
+        "jacobian_penalty": [Interval(Real, 0, None, closed="left")],
+        "train_states": [Interval(Integral, 1, None, closed="left")],
+        "train_depth": [StrOptions({"fixed", "random"})],
     }
 
     _routing_prefixes = ("optimizer", "solver", "backward", "callbacks")
@@ -208,6 +212,9 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
         n_iter_no_change=10,
         warm_start=False,
         compile=False,
+        jacobian_penalty=0.0,
+        train_states=1,
+        train_depth="fixed",
         **kwargs,
     ):
         self.n_iter = n_iter
@@ -227,6 +234,9 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.warm_start = warm_start
         self.compile = compile
+        self.jacobian_penalty = jacobian_penalty
+        self.train_states = train_states
+        self.train_depth = train_depth
         self._set_routed(kwargs)
 
     # ------------------------------------------------------------------ tags
@@ -291,6 +301,9 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
             backward=self._build_backward(routed),
             n_iter=self.n_iter,
             tol=self.tol,
+            train_states=self.train_states,
+            train_depth=self.train_depth,
+            jacobian_penalty=self.jacobian_penalty,
         )
 
     def _build_solver(self, routed):
@@ -466,6 +479,7 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
                 # The model (and the routed parameters it was built with) stays.
                 net = self.net_
                 net.set_params(callbacks=callbacks, **criterion, **routed_callbacks)
+                self._configure_recipes(net.module_)
             else:
                 net = self._new_net(
                     X, y2, routed, device, criterion, callbacks, routed_callbacks, extra
@@ -496,6 +510,41 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
             )
         return self
 
+    def _configure_recipes(self, module):
+        """Set the equilibrium recipes on the module; refuse those it cannot apply."""
+        module = getattr(module, "_orig_mod", module)
+        active = {
+            name: value
+            for name, value, default in (
+                ("jacobian_penalty", self.jacobian_penalty, 0.0),
+                ("train_states", self.train_states, 1),
+                ("train_depth", self.train_depth, "fixed"),
+            )
+            if value != default
+        }
+        if isinstance(module, ImplicitModule) and not isinstance(module, FixedDepthModule):
+            module.train_states = int(self.train_states)
+            module.train_depth = self.train_depth
+            module.jacobian_penalty = float(self.jacobian_penalty)
+        if not active:
+            return
+        if isinstance(module, FixedDepthModule) or not isinstance(module, ImplicitModule):
+            raise ValueError(
+                f"{sorted(active)} apply to an iterated operator; the "
+                f"{type(module).__name__} of this model has none (use the defaults)."
+            )
+        backward = module.backward
+        if self.train_states > 1 and not callable(getattr(backward, "trajectory", None)):
+            raise ValueError(
+                f"train_states={self.train_states} needs a backward mode with a trajectory "
+                f"method (a BackwardMode); got {type(backward).__name__}."
+            )
+        if self.train_depth == "random" and isinstance(backward, RandomDepth):
+            raise ValueError(
+                "train_depth='random' and backward='random_depth' both draw the training "
+                "depth; use one of them."
+            )
+
     def _validation_split(self, X, y, y2, sample_weight, seed):
         n = self._n_rows(X)
         n_valid = int(round(self.validation_fraction * n))
@@ -525,6 +574,7 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
 
     def _new_net(self, X, y2, routed, device, criterion, callbacks, routed_callbacks, extra):
         module = self._build_module(X, y2, routed)
+        self._configure_recipes(module)
         net_kwargs = {
             "module": module,
             **criterion,
@@ -956,6 +1006,7 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
 
 
 BaseImplicitEstimator.__doc__ = BaseImplicitEstimator.__doc__.format(
+    equilibrium=doc_fragments["equilibrium"],
     budget=doc_fragments["budget"].format(n_iter=30, tol=1e-4),
     solver=doc_fragments["solver"].format(solver="picard", backward="implicit"),
     training=doc_fragments["training"].format(

@@ -29,6 +29,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ._equilibrium import TrainingOutput, jacobian_penalty, random_depth, spaced_depths
 from .solvers import SolverInfo
 
 __all__ = ["FixedDepthModule", "ImplicitModule"]
@@ -61,6 +62,13 @@ class ImplicitModule(nn.Module):
         Training budget of operator applications.
     tol : float
         Training tolerance.
+    train_states : int, default=1
+        States of the training trajectory the loss averages over (see
+        :mod:`sklearn_implicit._equilibrium`).
+    train_depth : {"fixed", "random"}, default="fixed"
+        Training depth: ``n_iter``, or drawn per mini-batch with mean ``n_iter``.
+    jacobian_penalty : float, default=0.0
+        Weight of the Jacobian penalty at the training state.
     """
 
     def __init__(
@@ -74,6 +82,9 @@ class ImplicitModule(nn.Module):
         backward,
         n_iter,
         tol,
+        train_states=1,
+        train_depth="fixed",
+        jacobian_penalty=0.0,
     ):
         super().__init__()
         self.operator = operator
@@ -84,6 +95,9 @@ class ImplicitModule(nn.Module):
         self.backward = backward
         self.n_iter = int(n_iter)
         self.tol = float(tol)
+        self.train_states = int(train_states)
+        self.train_depth = train_depth
+        self.jacobian_penalty = float(jacobian_penalty)
 
     # ------------------------------------------------------------------ hooks
     def encode(self, x):
@@ -117,16 +131,41 @@ class ImplicitModule(nn.Module):
 
     # ------------------------------------------------------------------ calls
     def forward(self, x):
-        """Training forward pass: solve, with the backward mode's gradient."""
+        """Training forward pass: solve, with the backward mode's gradient.
+
+        With an equilibrium recipe active (``train_states > 1``,
+        ``train_depth="random"`` or ``jacobian_penalty > 0``) and gradients
+        enabled, returns a :class:`~sklearn_implicit._equilibrium.TrainingOutput`
+        that the estimator's skorch net turns into the loss.
+        """
         u = self.encode(x)
-        z = self.backward(
-            lambda z: self.step(z, u),
-            self.init_state(u),
-            solver=self.solver,
-            max_iter=self.n_iter,
-            tol=self.tol,
+
+        def f(z):
+            return self.step(z, u)
+
+        z0 = self.init_state(u)
+        recipes = (
+            self.train_states > 1 or self.train_depth == "random" or self.jacobian_penalty > 0
         )
-        return self.read(z, u)
+        if not (recipes and torch.is_grad_enabled()):
+            z = self.backward(f, z0, solver=self.solver, max_iter=self.n_iter, tol=self.tol)
+            return self.read(z, u)
+        depth = self.n_iter if self.train_depth == "fixed" else random_depth(self.n_iter)
+        if self.train_states > 1:
+            states = self.backward.trajectory(
+                f,
+                z0,
+                solver=self.solver,
+                max_iter=depth,
+                tol=self.tol,
+                depths=spaced_depths(depth, self.train_states),
+            )
+        else:
+            states = [self.backward(f, z0, solver=self.solver, max_iter=depth, tol=self.tol)]
+        penalty = None
+        if self.jacobian_penalty > 0:
+            penalty = self.jacobian_penalty * jacobian_penalty(f, states[-1])
+        return TrainingOutput([self.read(z, u) for z in states], penalty)
 
     @torch.no_grad()
     def solve(self, x, *, max_iter, tol, track=False, callback=None):

@@ -151,6 +151,20 @@ doc_fragments = {
         Patience of early stopping, in epochs.
     warm_start : bool, default=False
         Continue training the fitted model on the next ``fit``.""",
+    "equilibrium": """jacobian_penalty : float, default=0.0
+        Weight of a Hutchinson estimate of ``||dG/dz||_F^2 / dim`` at the
+        training state, added to the loss (Bai, Koltun, Kolter 2021): keeps
+        ``G`` contractive around its equilibria, so that more iterations
+        than the training budget keep the answer where it is.
+    train_states : int, default=1
+        The loss averages over this many states of the training trajectory,
+        evenly spaced and ending at the last one (deep supervision, the
+        fixed-point correction of Bai et al. 2022); 1 is the last state only.
+    train_depth : {{"fixed", "random"}}, default="fixed"
+        Training depth: ``n_iter`` for every mini-batch, or (``"random"``)
+        drawn per mini-batch from a Poisson log-normal with mean ``n_iter``
+        (Huginn), so that the model does not specialise to one budget.
+        See :doc:`/user_guide` (equilibrium training).""",
     "runtime": """device : str, default="auto"
         Torch device; ``"auto"`` uses CUDA when present.
     random_state : int, RandomState instance or None, default=None

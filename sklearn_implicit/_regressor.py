@@ -104,6 +104,7 @@ class ImplicitRegressor(RegressorMixin, BaseImplicitEstimator):
     compile : bool, default=False
         Compile the module with ``torch.compile`` for training (skorch's
         ``compile``; needs a C++ compiler on the CPU).
+    {equilibrium}
     **kwargs
         Routed parameters ``operator__*``, ``encoder__*`` (only with an
         encoder), ``decoder__*`` (only with a decoder), ``optimizer__*``,
@@ -187,6 +188,9 @@ class ImplicitRegressor(RegressorMixin, BaseImplicitEstimator):
         n_iter_no_change=10,
         warm_start=False,
         compile=False,
+        jacobian_penalty=0.0,
+        train_states=1,
+        train_depth="fixed",
         **kwargs,
     ):
         self.operator = operator
@@ -211,6 +215,9 @@ class ImplicitRegressor(RegressorMixin, BaseImplicitEstimator):
             n_iter_no_change=n_iter_no_change,
             warm_start=warm_start,
             compile=compile,
+            jacobian_penalty=jacobian_penalty,
+            train_states=train_states,
+            train_depth=train_depth,
             **kwargs,
         )
 
@@ -273,6 +280,7 @@ class ImplicitRegressor(RegressorMixin, BaseImplicitEstimator):
 
 
 ImplicitRegressor.__doc__ = ImplicitRegressor.__doc__.format(
+    equilibrium=doc_fragments["equilibrium"],
     budget=doc_fragments["budget"].format(n_iter=30, tol=1e-4),
     solver=doc_fragments["solver"].format(solver="picard", backward="implicit"),
     training=doc_fragments["training"].format(

@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from skorch import NeuralNet, NeuralNetRegressor
 
+from ._equilibrium import EquilibriumLossMixin
+
 __all__ = [
     "ArrayBatchLoader",
     "CloudpickleStateMixin",
@@ -68,11 +70,13 @@ class _OptionalOptimizerMixin:
         return super().initialize_optimizer(*args, **kwargs)
 
 
-class ImplicitNetRegressor(_OptionalOptimizerMixin, CloudpickleStateMixin, NeuralNetRegressor):
+class ImplicitNetRegressor(
+    EquilibriumLossMixin, _OptionalOptimizerMixin, CloudpickleStateMixin, NeuralNetRegressor
+):
     """The skorch regressor behind implicit estimators (cloudpickle-friendly state)."""
 
 
-class ImplicitNet(_OptionalOptimizerMixin, CloudpickleStateMixin, NeuralNet):
+class ImplicitNet(EquilibriumLossMixin, _OptionalOptimizerMixin, CloudpickleStateMixin, NeuralNet):
     """A plain skorch net for estimators with their own loss (cloudpickle-friendly state)."""
 
 

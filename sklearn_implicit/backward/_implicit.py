@@ -37,10 +37,8 @@ class ImplicitDifferentiation(BackwardMode):
         self.max_iter = max_iter
         self.tol = tol
 
-    def __call__(self, f, z0, *, solver, max_iter, tol):
-        z_star, _ = self._solve_no_grad(f, z0, solver, max_iter, tol)
-        if not torch.is_grad_enabled():
-            return z_star
+    def attach(self, f, z_star, *, solver, max_iter, tol):
+        """``G(z*)`` with a hook that solves the adjoint equation at ``z*``."""
         z_out = f(z_star)
         if not z_out.requires_grad:
             return z_out

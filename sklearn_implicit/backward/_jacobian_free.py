@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import torch
-
 from ._base import BackwardMode
 
 __all__ = ["JacobianFree"]
@@ -19,8 +17,6 @@ class JacobianFree(BackwardMode):
 
     name = "jacobian_free"
 
-    def __call__(self, f, z0, *, solver, max_iter, tol):
-        z_star, _ = self._solve_no_grad(f, z0, solver, max_iter, tol)
-        if not torch.is_grad_enabled():
-            return z_star
+    def attach(self, f, z_star, *, solver, max_iter, tol):
+        """One differentiable application ``G(z*)``."""
         return f(z_star)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import torch
-
 from ._base import BackwardMode
 
 __all__ = ["PhantomGradient"]
@@ -30,13 +28,18 @@ class PhantomGradient(BackwardMode):
         self.tau = tau
 
     def __call__(self, f, z0, *, solver, max_iter, tol):
+        self._check()
+        return super().__call__(f, z0, solver=solver, max_iter=max_iter, tol=tol)
+
+    def _check(self):
         if int(self.k) < 1:
             raise ValueError(f"Phantom gradient needs k >= 1 steps, got {self.k!r}.")
         if not 0 < self.tau <= 1:
             raise ValueError(f"Phantom gradient damping tau must be in (0, 1], got {self.tau!r}.")
-        z, _ = self._solve_no_grad(f, z0, solver, max_iter, tol)
-        if not torch.is_grad_enabled():
-            return z
+
+    def attach(self, f, z, *, solver, max_iter, tol):
+        """``k`` differentiable damped steps from ``z``."""
+        self._check()
         for _ in range(int(self.k)):
             z = (1 - self.tau) * z + self.tau * f(z)
         return z

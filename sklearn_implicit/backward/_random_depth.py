@@ -102,6 +102,17 @@ class RandomDepth(BackwardMode):
         if not torch.is_grad_enabled():
             z, _ = solver(f, z0, max_iter=max_iter, tol=tol)
             return z
+        return self.trajectory(f, z0, solver=solver, max_iter=max_iter, tol=tol, depths=None)[-1]
+
+    def trajectory(self, f, z0, *, solver, max_iter, tol, depths):
+        """States of one random-depth pass; ``depths`` are fractions of ``max_iter``.
+
+        The pass draws its depth ``r``; the requested depths are rescaled to
+        ``r`` (``d -> round(d * r / max_iter)``, at least 1). States inside the
+        last ``k`` steps carry the truncated gradient; earlier ones get one
+        differentiable step from the state before them. ``depths=None`` asks
+        for the last state only.
+        """
         if int(self.k) < 1:
             raise ValueError(f"RandomDepth needs k >= 1 steps with gradient, got {self.k!r}.")
         if self.depth is not None:
@@ -109,15 +120,29 @@ class RandomDepth(BackwardMode):
         else:
             r = sample_depth(float(max_iter if self.mean is None else self.mean), self.sigma)
         k = min(r, int(self.k))
+        if depths is None:
+            at = (r,)
+        else:
+            at = tuple(sorted({max(1, round(d * r / max_iter)) for d in depths} | {r}))
+        early = {d - 1 for d in at if d <= r - k}
+        kept = {0: z0.detach()} if 0 in early else {}
         z = z0
         if r > k:
+
+            def keep(j, z):
+                if j in early:
+                    kept[j] = z.detach().clone()
+
             with torch.no_grad():
-                z, _ = solver(f, z0, max_iter=r - k, tol=0.0)
+                z, _ = solver(f, z0, max_iter=r - k, tol=0.0, callback=keep if early else None)
             z = z.detach()
-        for _ in range(k):
+        states = [f(kept[d - 1]) for d in at if d <= r - k]
+        for j in range(r - k + 1, r + 1):
             z = f(z)
+            if j in at:
+                states.append(z)
         self.last_depth = (r - k, k)
-        return z
+        return states
 
     def __repr__(self):
         return f"RandomDepth(mean={self.mean!r}, k={self.k!r}, sigma={self.sigma!r}, depth={self.depth!r})"

@@ -20,3 +20,15 @@ class Unroll(BackwardMode):
     def __call__(self, f, z0, *, solver, max_iter, tol):
         z, _ = solver(f, z0, max_iter=max_iter, tol=tol)
         return z
+
+    def trajectory(self, f, z0, *, solver, max_iter, tol, depths):
+        """The recorded states at ``depths`` of one differentiable solve."""
+        wanted = set(depths)
+        kept = {}
+
+        def keep(k, z):
+            if k in wanted:
+                kept[k] = z
+
+        z, _ = solver(f, z0, max_iter=max_iter, tol=tol, callback=keep)
+        return [kept.get(d, z) for d in depths]

@@ -8,12 +8,15 @@ from skorch import NeuralNetRegressor
 from skorch.hf import AccelerateMixin
 
 from .._regressor import ImplicitRegressor
+from .._equilibrium import EquilibriumLossMixin
 from .._skorch import CloudpickleStateMixin
 
 __all__ = ["AcceleratedImplicitRegressor", "AcceleratedNeuralNetRegressor"]
 
 
-class AcceleratedNeuralNetRegressor(CloudpickleStateMixin, AccelerateMixin, NeuralNetRegressor):
+class AcceleratedNeuralNetRegressor(
+    EquilibriumLossMixin, CloudpickleStateMixin, AccelerateMixin, NeuralNetRegressor
+):
     """skorch's regressor with Accelerate's device placement, DDP wrapping and sharding.
 
     Unlike skorch's mixin, a criterion without trainable parameters (such as
@@ -112,6 +115,9 @@ class AcceleratedImplicitRegressor(ImplicitRegressor):
         n_iter_no_change=10,
         warm_start=False,
         compile=False,
+        jacobian_penalty=0.0,
+        train_states=1,
+        train_depth="fixed",
         **kwargs,
     ):
         super().__init__(
@@ -136,6 +142,9 @@ class AcceleratedImplicitRegressor(ImplicitRegressor):
             warm_start=warm_start,
             loss=loss,
             compile=compile,
+            jacobian_penalty=jacobian_penalty,
+            train_states=train_states,
+            train_depth=train_depth,
             **kwargs,
         )
         self.accelerator = accelerator

@@ -123,6 +123,7 @@ class DeblurRegressor(RegressorMixin, BaseImplicitEstimator):
     compile : bool, default=False
         Compile the module with ``torch.compile`` for training (skorch's
         ``compile``; needs a C++ compiler on the CPU).
+    {equilibrium}
     **kwargs
         Routed ``solver__*``, ``backward__*`` (implicit architecture only) and
         ``optimizer__*`` parameters; ``fit`` refuses anything else.
@@ -212,6 +213,9 @@ class DeblurRegressor(RegressorMixin, BaseImplicitEstimator):
         n_iter_no_change=10,
         warm_start=False,
         compile=False,
+        jacobian_penalty=0.0,
+        train_states=1,
+        train_depth="fixed",
         **kwargs,
     ):
         self.scheme = scheme
@@ -243,6 +247,9 @@ class DeblurRegressor(RegressorMixin, BaseImplicitEstimator):
             n_iter_no_change=n_iter_no_change,
             warm_start=warm_start,
             compile=compile,
+            jacobian_penalty=jacobian_penalty,
+            train_states=train_states,
+            train_depth=train_depth,
             **kwargs,
         )
 
@@ -486,6 +493,7 @@ class _BatchFourierModes:
 
 
 DeblurRegressor.__doc__ = DeblurRegressor.__doc__.format(
+    equilibrium=doc_fragments["equilibrium"],
     budget=doc_fragments["budget"].format(n_iter=20, tol=1e-3),
     solver=doc_fragments["solver"].format(solver="picard", backward="implicit"),
     training=doc_fragments["training"].format(

@@ -181,6 +181,7 @@ class LoopedTransformerClassifier(ClassifierMixin, BaseImplicitEstimator):
     compile : bool, default=False
         Compile the module with ``torch.compile`` for training (skorch's
         ``compile``; needs a C++ compiler on the CPU).
+    {equilibrium}
     **kwargs
         Routed ``optimizer__*``, ``solver__*`` and ``backward__*``
         parameters (the last two with the implicit architecture only).
@@ -290,6 +291,9 @@ class LoopedTransformerClassifier(ClassifierMixin, BaseImplicitEstimator):
         n_iter_no_change=10,
         warm_start=False,
         compile=False,
+        jacobian_penalty=0.0,
+        train_states=1,
+        train_depth="fixed",
         **kwargs,
     ):
         self.d_model = d_model
@@ -319,6 +323,9 @@ class LoopedTransformerClassifier(ClassifierMixin, BaseImplicitEstimator):
             n_iter_no_change=n_iter_no_change,
             warm_start=warm_start,
             compile=compile,
+            jacobian_penalty=jacobian_penalty,
+            train_states=train_states,
+            train_depth=train_depth,
             **kwargs,
         )
 
@@ -538,6 +545,7 @@ class LoopedTransformerClassifier(ClassifierMixin, BaseImplicitEstimator):
 
 
 LoopedTransformerClassifier.__doc__ = LoopedTransformerClassifier.__doc__.format(
+    equilibrium=doc_fragments["equilibrium"],
     budget=doc_fragments["budget"].format(n_iter=16, tol=0.0),
     solver=doc_fragments["solver"].format(solver="picard", backward="random_depth"),
     runtime=doc_fragments["runtime"],

@@ -130,6 +130,7 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
     compile : bool, default=False
         Compile the module with ``torch.compile`` for training (skorch's
         ``compile``; needs a C++ compiler on the CPU).
+    {equilibrium}
     normalize : bool, default=True
         Divide the input blocks (``b``; ``c``; the bounds; ``A``) and the
         output by their standard deviations on the training set (fixed
@@ -209,6 +210,9 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
         n_iter_no_change=10,
         warm_start=False,
         compile=False,
+        jacobian_penalty=0.0,
+        train_states=1,
+        train_depth="fixed",
         **kwargs,
     ):
         self.emb_size = emb_size
@@ -233,6 +237,9 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
             n_iter_no_change=n_iter_no_change,
             warm_start=warm_start,
             compile=compile,
+            jacobian_penalty=jacobian_penalty,
+            train_states=train_states,
+            train_depth=train_depth,
             **kwargs,
         )
 
@@ -370,6 +377,7 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
 
 
 LPGNNRegressor.__doc__ = LPGNNRegressor.__doc__.format(
+    equilibrium=doc_fragments["equilibrium"],
     budget=doc_fragments["budget"].format(n_iter=6, tol=0.0),
     solver=doc_fragments["solver"].format(solver="picard", backward="unroll"),
     runtime=doc_fragments["runtime"],

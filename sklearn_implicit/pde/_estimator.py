@@ -123,6 +123,7 @@ class FNORegressor(RegressorMixin, BaseImplicitEstimator):
     compile : bool, default=False
         Compile the module with ``torch.compile`` for training (skorch's
         ``compile``; needs a C++ compiler on the CPU).
+    {equilibrium}
     **kwargs
         Routed ``optimizer__*`` parameters and, for the implicit
         architecture, ``solver__*`` and ``backward__*``; ``fit`` refuses
@@ -214,6 +215,9 @@ class FNORegressor(RegressorMixin, BaseImplicitEstimator):
         n_iter_no_change=10,
         warm_start=False,
         compile=False,
+        jacobian_penalty=0.0,
+        train_states=1,
+        train_depth="fixed",
         **kwargs,
     ):
         self.architecture = architecture
@@ -240,6 +244,9 @@ class FNORegressor(RegressorMixin, BaseImplicitEstimator):
             n_iter_no_change=n_iter_no_change,
             warm_start=warm_start,
             compile=compile,
+            jacobian_penalty=jacobian_penalty,
+            train_states=train_states,
+            train_depth=train_depth,
             **kwargs,
         )
 
@@ -469,6 +476,7 @@ class FNORegressor(RegressorMixin, BaseImplicitEstimator):
 
 
 FNORegressor.__doc__ = FNORegressor.__doc__.format(
+    equilibrium=doc_fragments["equilibrium"],
     budget=doc_fragments["budget"].format(n_iter=24, tol=1e-4),
     solver=doc_fragments["solver"].format(solver="anderson", backward="phantom"),
     training=doc_fragments["training"].format(
