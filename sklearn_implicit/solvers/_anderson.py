@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 from ._driver import StepRule, iterate
@@ -82,9 +84,10 @@ def anderson(
     tol,
     m=5,
     lam=1e-4,
-    beta=1.0,
+    damping=1.0,
     track=False,
     callback=None,
+    beta=None,
 ):
     """Solve ``z = f(z)`` by Anderson acceleration, independently per sample.
 
@@ -109,12 +112,16 @@ def anderson(
         Memory: number of past iterates combined.
     lam : float, default=1e-4
         Tikhonov regularisation of the least-squares system.
-    beta : float, default=1.0
-        Mixing between operator outputs (1) and inputs (0).
+    damping : float, default=1.0
+        Mixing between operator outputs (1) and inputs (0): the same option,
+        with the same meaning, as Picard's ``damping`` (``solver__damping``
+        works with either solver).
     track : bool, default=False
         Record the residual of every step.
     callback : callable, optional
         Called as ``callback(k, z_k)`` after every application ``k`` of ``f``.
+    beta : float, optional
+        Deprecated name of ``damping``.
 
     Returns
     -------
@@ -135,10 +142,18 @@ def anderson(
     """
     if m < 1:
         raise ValueError(f"Anderson memory m must be at least 1, got {m!r}.")
-    if not 0 < beta <= 1:
-        raise ValueError(f"Anderson mixing beta must be in (0, 1], got {beta!r}.")
+    if beta is not None:
+        warnings.warn(
+            "anderson's beta is renamed damping (the name every solver uses); beta will be "
+            "removed in a later release.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        damping = beta
+    if not 0 < damping <= 1:
+        raise ValueError(f"Anderson damping must be in (0, 1], got {damping!r}.")
     return iterate(
-        _AndersonRule(int(m), float(lam), float(beta)),
+        _AndersonRule(int(m), float(lam), float(damping)),
         f,
         z0,
         max_iter=max_iter,
