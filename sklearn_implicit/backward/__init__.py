@@ -9,6 +9,15 @@ name                  gradient                                     memory in n_i
 ``"unroll"``          through all steps                            linear
 ``"random_depth"``    last ``k`` of a random number of steps       constant (``k``)
 ====================  ===========================================  ================
+
+A mode is called in training as ``mode(f, z0, *, solver, max_iter, tol)`` and
+returns the state carrying its gradient. For the trajectory loss
+(``train_states > 1``) the estimator calls ``mode.trajectory(f, z0, *, solver,
+max_iter, tol, depths)`` instead, which returns one gradient-carrying state per
+depth: the modes that solve without a graph (implicit, Jacobian-free, phantom)
+share one implementation in :class:`BackwardMode`, built on their
+``attach(f, z, ...)`` step; ``Unroll`` returns its recorded states and
+``RandomDepth`` rescales the depths to its draw.
 """
 
 from __future__ import annotations
