@@ -4,8 +4,13 @@ Prints a table and ends with one JSON line with the keys
 ``lipschitz_curve_cost_ratio`` (time of ``lipschitz_curve(X, n_iter=50, n_directions=1)``
 over ``predict(X, n_iter=50)``, target <= 2.5), ``implicit_rmse_near_t128``,
 ``explicit_rmse_near`` (RMSE of y = 1/x on x < 0.1, equal parameter counts),
-``implicit_rmse_t128``, ``explicit_rmse``, ``lipschitz_t1``, ``lipschitz_t128`` and
-``demo_seconds``.
+``implicit_rmse_t128``, ``explicit_rmse``, ``lipschitz_t1``, ``lipschitz_t128``,
+``demo_seconds`` and, for :class:`~sklearn_implicit.theory.SufficiencyOperator` with
+``F = 1/x`` at its default order (``eps = x^2``), the Picard steps from ``y_0 = 0`` to 1 %
+relative error at ``x = 0.1, 0.01, 0.001``: ``sufficiency_iters_1pct_x0.1``,
+``sufficiency_iters_1pct_x0.01``, ``sufficiency_iters_1pct_x0.001`` (measured by iterating
+in float64) and ``sufficiency_iters_1pct_formula_agrees`` (they equal
+``ceil(log(0.01) / log(1 - eps))``).
 
 Usage: ``python benchmarks/theory.py [--quick] [--seed N]``.
 """
@@ -25,6 +30,39 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from performance import bench_lipschitz_cost
 
 from sklearn_implicit.__main__ import run_reciprocal
+from sklearn_implicit.theory import SufficiencyOperator
+
+SUFFICIENCY_X = (0.1, 0.01, 0.001)
+
+
+@torch.no_grad()
+def sufficiency_iterations(rtol=0.01, module_steps=50_000):
+    """Steps to ``rtol`` for ``F = 1/x``: (measured, formula), lists over ``SUFFICIENCY_X``.
+
+    The operator itself is iterated in float64 from zeros for ``module_steps`` steps; a
+    sample not yet within ``rtol`` then continues with the same float64 update
+    ``y + eps (F - y)`` on Python floats (bit-identical, about 50x faster per step).
+    """
+    G = SufficiencyOperator(lambda x: 1 / x, lambda x: 1 / x[:, 0] ** 2)
+    x = torch.tensor([[v] for v in SUFFICIENCY_X], dtype=torch.float64)
+    fx, eps = G.F(x), G.eps(x)
+    tol = rtol * fx.abs()
+    y = torch.zeros_like(x)
+    above = torch.zeros_like(x, dtype=torch.int64)
+    for _ in range(module_steps):
+        y = G(y, x)
+        above += (y - fx).abs() > tol
+    measured = []
+    for i in range(len(SUFFICIENCY_X)):
+        t = int(above[i, 0]) + 1
+        if t > module_steps:
+            e, f, yv, t = float(eps[i]), float(fx[i, 0]), float(y[i, 0]), module_steps
+            while abs(yv - f) > rtol * abs(f):
+                yv = yv + e * (f - yv)
+                t += 1
+        measured.append(t)
+    formula = [int(v) for v in G.iterations_to_rtol(x, rtol=rtol).tolist()]
+    return measured, formula
 
 
 def main(argv=None):
@@ -40,6 +78,9 @@ def main(argv=None):
     t0 = time.perf_counter()
     res = run_reciprocal(quick=args.quick, seed=args.seed, output=out, progress=False)
     demo_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    iters, iters_formula = sufficiency_iterations()
+    suff_s = time.perf_counter() - t0
     print()
     print(f"{'quantity':<40} {'value':>12}")
     print("-" * 53)
@@ -55,8 +96,13 @@ def main(argv=None):
         ("L_128", res["lipschitz"][-1]),
         ("demo seconds", demo_s),
     ]
+    for x, t, tf in zip(SUFFICIENCY_X, iters, iters_formula):
+        rows.append((f"sufficiency 1/x: steps to 1% at x={x:g}", t))
+        rows.append(("  formula ceil(log .01 / log(1-eps))", tf))
+    rows.append(("  sufficiency measurement seconds", suff_s))
     for name, value in rows:
-        print(f"{name:<40} {value:>12.4g}")
+        fmt = ">12d" if isinstance(value, int) else ">12.4g"
+        print(f"{name:<40} {value:{fmt}}")
     print(
         json.dumps(
             {
@@ -68,6 +114,8 @@ def main(argv=None):
                 "lipschitz_t1": round(res["lipschitz"][0], 4),
                 "lipschitz_t128": round(res["lipschitz"][-1], 2),
                 "demo_seconds": round(demo_s, 1),
+                **{f"sufficiency_iters_1pct_x{x:g}": t for x, t in zip(SUFFICIENCY_X, iters)},
+                "sufficiency_iters_1pct_formula_agrees": iters == iters_formula,
             }
         )
     )
