@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._base import BaseImplicitEstimator
+from ._budget import BudgetCurve
 from ._module import FixedDepthModule, ImplicitModule
 from ._regressor import ImplicitRegressor
 from .lipschitz import LipschitzCurve
@@ -19,6 +20,7 @@ _LAZY = {
     "LoopedTransformerClassifier": "sklearn_implicit.looped",
     "LipschitzCurveDisplay": "sklearn_implicit.display",
     "IterationCurveDisplay": "sklearn_implicit.display",
+    "BudgetCurveDisplay": "sklearn_implicit.display",
 }
 
 
@@ -42,6 +44,7 @@ def __dir__():
 
 __all__ = [
     "BaseImplicitEstimator",
+    "BudgetCurve",
     "FixedDepthModule",
     "ImplicitModule",
     "RegularityReport",

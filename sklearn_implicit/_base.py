@@ -117,8 +117,8 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
     The base owns the budget (``n_iter``, ``tol``), the solver and backward
     mode, training (``max_epochs``, ``lr``, ``batch_size``, ``optimizer``),
     the device, the seed and verbosity, and every public method: ``fit``,
-    ``predict``, ``solve``, ``staged_predict``, ``lipschitz_curve`` and
-    ``regularity_report``. A subclass adds its own parameters (extending
+    ``predict``, ``solve``, ``staged_predict``, ``lipschitz_curve``,
+    ``regularity_report`` and ``budget_curve``. A subclass adds its own parameters (extending
     ``_parameter_constraints`` and calling ``super().__init__``) and
     overrides documented hooks only:
 
@@ -916,6 +916,134 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
                 f"(X_perturbed, norms), got {type(directions).__name__}."
             )
         X = self._validate_X(X)
+        Xp, norms = self._perturbed_copies(X, eps, n_directions, directions, random_state)
+        ratios, _, info = self._trajectory(X, (Xp, norms), max_iter=max_iter)
+        self._warn_info(info, explicit_budget=True)
+        return LipschitzCurve(
+            n_iter=np.arange(1, max_iter + 1),
+            lipschitz=reduce_ratios(ratios, reduce),
+            ratios=ratios,
+            eps=float(np.mean(norms)),
+            reduce=reduce,
+        )
+
+    def regularity_report(self, X, **kwargs):
+        """Per-sample regularity of the learned operator at its fixed points.
+
+        Solves to a tight tolerance, then linearises there: contraction
+        modulus ``mu(x)`` (spectral norm of ``dG/dz``) and spectral radius
+        ``radius(x)`` beside it, Lipschitz constant in ``x``, the necessity
+        bound ``Lip_x(G) / (1 - mu(x))`` and the measured local Lipschitz
+        constant of the fixed point. See
+        :func:`sklearn_implicit.regularity_report` for the options.
+
+        Returns
+        -------
+        report : RegularityReport
+        """
+        from .lipschitz._regularity import regularity_report
+
+        return regularity_report(self, X, **kwargs)
+
+    def budget_curve(
+        self,
+        X,
+        y,
+        n_iter=None,
+        *,
+        tol=None,
+        scoring=None,
+        lipschitz=True,
+        eps=1e-3,
+        n_directions=1,
+        random_state=None,
+    ):
+        """What test-time compute buys: score, residual, ``L_t``, work and time for ``t = 1..T``.
+
+        Everything comes from one trajectory: one solve of ``T`` steps of the
+        stacked batch ``[X, X'_1, ..., X'_r]`` (as in :meth:`lipschitz_curve`;
+        only ``X`` when ``lipschitz=False``), whose read-out at every step
+        ``t`` is scored as :meth:`predict` would answer with budget ``t``.
+        The score curve is then fitted by a saturating exponential
+        ``score(t) ~ a - b exp(-(t - 1) / tau)`` (see
+        :class:`~sklearn_implicit.BudgetCurve`).
+
+        Parameters
+        ----------
+        X : array-like
+            Inputs.
+        y : array-like
+            True targets, in the format :meth:`score` takes.
+        n_iter : int, optional
+            Largest budget ``T``; default the estimator's ``n_iter`` (show a
+            curve to several times the training depth to see it saturate).
+        tol : float, optional
+            Per-sample early exit: a sample stops (its answer and its count of
+            G evaluations freeze) once its relative residual reaches ``tol``,
+            so stage ``t`` is ``predict(X, n_iter=t, tol=tol)``. Default None:
+            no early exit, stage ``t`` is ``predict(X, n_iter=t)``.
+        scoring : str or callable, optional
+            None: the estimator's own :meth:`score` (R^2 for regressors,
+            accuracy for classifiers, PSNR in dB for deblurring, the padded
+            R^2 of linear programs, token accuracy for the looped
+            transformer). A string names a scikit-learn scorer, a callable is
+            a scorer ``scoring(estimator, X, y)``; scorers that use
+            ``predict_proba`` or ``decision_function`` see the stage too.
+            Greater is better, as in scikit-learn.
+        lipschitz : bool, default=True
+            Measure ``L_t`` on the same trajectory; False solves ``X`` alone
+            (``curve.lipschitz`` is None, and ``seconds`` times ``X`` alone).
+        eps : float, default=1e-3
+            Size of the perturbations of ``L_t``.
+        n_directions : int, default=1
+            Perturbed copies per sample for ``L_t`` (``reduce="max"``).
+        random_state : int, RandomState instance or None
+            Seed of the directions: the same seed gives the ``L_t`` of
+            ``lipschitz_curve(X, T, eps=eps, n_directions=n_directions)``.
+
+        Returns
+        -------
+        curve : BudgetCurve
+            Arrays over ``t = 1..T`` (``n_iter``, ``score``, ``residual``,
+            ``lipschitz``, ``evaluations``, ``seconds``,
+            ``fraction_converged``), the fit (``asymptote``, ``rate``) and
+            ``budget_at(fraction)``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_implicit import ImplicitRegressor
+        >>> rng = np.random.RandomState(0)
+        >>> X = rng.uniform(-1, 1, size=(60, 2))
+        >>> est = ImplicitRegressor(max_epochs=3, random_state=0).fit(X, X.sum(1))
+        >>> curve = est.budget_curve(X, X.sum(1), n_iter=12, random_state=0)
+        >>> curve.score.shape, curve.lipschitz.shape
+        ((12,), (12,))
+        >>> 1 <= curve.budget_at(0.95)
+        True
+        """
+        from ._budget import budget_curve
+
+        return budget_curve(
+            self,
+            X,
+            y,
+            n_iter,
+            tol=tol,
+            scoring=scoring,
+            lipschitz=lipschitz,
+            eps=eps,
+            n_directions=n_directions,
+            random_state=random_state,
+        )
+
+    def _perturbed_copies(self, X, eps, n_directions, directions, random_state):
+        """Perturbed copies of validated ``X`` by a direction strategy: ``(X_perturbed, norms)``.
+
+        ``X_perturbed`` holds ``r >= 1`` copies of ``X``, direction-major,
+        and ``norms`` (float64, shape ``(r * n,)``) the size of each
+        perturbation; both are checked.
+        """
         strategy = self._default_directions() if directions is None else directions
         Xp, norms = strategy(X, eps, int(n_directions), check_random_state(random_state))
         n = self._n_rows(X)
@@ -928,57 +1056,76 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
             )
         if not (np.isfinite(norms).all() and (norms > 0).all()):
             raise ValueError("The direction strategy returned non-positive or non-finite norms.")
-        step = max(1, self._chunk_rows() // (1 + r))
-        ratios, infos = [], []
-        for start in range(0, n, step):
-            stop = min(start + step, n)
-            rows = [self._slice(X, start, stop)]
-            rows += [self._slice(Xp, j * n + start, j * n + stop) for j in range(r)]
-            norms_c = np.concatenate([norms[j * n + start : j * n + stop] for j in range(r)])
-            collector = RatioCollector(
-                stop - start,
-                r,
-                torch.as_tensor(norms_c, dtype=torch.float64),
-                max_iter,
-                self._output_distance,
-                summary=self._output_summary(),
-            )
-            _, info = self._run(
-                self._concat(rows),
-                max_iter=max_iter,
-                tol=0.0,
-                callback=lambda s0, s1, k, y, c=collector: c(k, y),
-                chunk_size=(stop - start) * (1 + r),
-            )
-            infos.append(info)
-            # Group pairs sample-major within the chunk: (T, r, n_c) -> (T, n_c * r).
-            ratio = collector.ratios.reshape(max_iter, r, stop - start)
-            ratios.append(ratio.transpose(1, 2).reshape(max_iter, -1))
-        self._warn_info(SolverInfo.concatenate(infos), explicit_budget=True)
-        ratios = torch.cat(ratios, dim=1).numpy()
-        return LipschitzCurve(
-            n_iter=np.arange(1, max_iter + 1),
-            lipschitz=reduce_ratios(ratios, reduce),
-            ratios=ratios,
-            eps=float(np.mean(norms)),
-            reduce=reduce,
-        )
+        return Xp, norms
 
-    def regularity_report(self, X, **kwargs):
-        """Per-sample regularity of the learned operator at its fixed points.
+    def _trajectory(self, X, perturbed=None, *, max_iter, tol=0.0, track=False, callback=None):
+        """One solve of the stacked batch ``[X, X'_1, ..., X'_r]``, chunk by chunk.
 
-        Contraction modulus ``mu(x)``, Lipschitz constant in ``x``, the
-        necessity bound ``Lip_x(G) / (1 - mu(x))`` and the measured local
-        Lipschitz constant of the fixed point beside it. See
-        :func:`sklearn_implicit.regularity_report` for the options.
+        The trajectory behind :meth:`lipschitz_curve` and :meth:`budget_curve`.
+        ``perturbed`` is ``(X_perturbed, norms)`` from :meth:`_perturbed_copies`,
+        or None (``X`` alone). ``callback(start, stop, k, y_k)`` sees the
+        read-out of the rows ``start:stop`` of ``X`` (never the copies) after
+        every step ``k = 1..max_iter``; when a whole chunk stops early (at
+        ``tol``), its frozen read-out is reported for the remaining steps.
 
         Returns
         -------
-        report : RegularityReport
+        ratios : ndarray of shape (max_iter, n * r), or None
+            The Lipschitz ratios, pairs sample-major (None without copies).
+        info : SolverInfo
+            The solve of the rows of ``X``.
+        info_all : SolverInfo
+            The solve of every row (copies included), for warnings.
         """
-        from .lipschitz._regularity import regularity_report
+        n = self._n_rows(X)
+        Xp, norms = perturbed if perturbed is not None else (None, None)
+        r = 0 if perturbed is None else len(norms) // n
+        step = max(1, self._chunk_rows() // (1 + r))
+        ratios, infos, infos_all = [], [], []
+        for start in range(0, n, step):
+            stop = min(start + step, n)
+            m = stop - start
+            rows = [self._slice(X, start, stop)]
+            rows += [self._slice(Xp, j * n + start, j * n + stop) for j in range(r)]
+            collector = None
+            if r:
+                norms_c = np.concatenate([norms[j * n + start : j * n + stop] for j in range(r)])
+                collector = RatioCollector(
+                    m,
+                    r,
+                    torch.as_tensor(norms_c, dtype=torch.float64),
+                    max_iter,
+                    self._output_distance,
+                    summary=self._output_summary(),
+                )
+            last = [0, None]
 
-        return regularity_report(self, X, **kwargs)
+            def watch(s0, s1, k, y, collector=collector, start=start, stop=stop, last=last):
+                if collector is not None:
+                    collector(k, y)
+                if callback is not None:
+                    callback(start, stop, k, y[: stop - start])
+                last[:] = [k, y]
+
+            _, info = self._run(
+                self._concat(rows) if r else rows[0],
+                max_iter=max_iter,
+                tol=tol,
+                track=track,
+                callback=watch if r or callback is not None else None,
+                chunk_size=m * (1 + r),
+            )
+            if last[1] is not None:  # a chunk that stopped early keeps its answer
+                for k in range(last[0] + 1, max_iter + 1):
+                    watch(start, stop, k, last[1])
+            infos.append(info.head(m))
+            infos_all.append(info)
+            if r:
+                # Group pairs sample-major within the chunk: (T, r, n_c) -> (T, n_c * r).
+                ratio = collector.ratios.reshape(max_iter, r, m)
+                ratios.append(ratio.transpose(1, 2).reshape(max_iter, -1))
+        ratios = torch.cat(ratios, dim=1).numpy() if r else None
+        return ratios, SolverInfo.concatenate(infos), SolverInfo.concatenate(infos_all)
 
     # ------------------------------------------------------------------ pickling
     def __getstate__(self):

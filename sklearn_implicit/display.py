@@ -1,8 +1,10 @@
 """Plots of the test-time-compute trade: ``L_t`` and score against the budget ``t``.
 
-Both displays follow scikit-learn's visualization API: a ``from_estimator``
+The displays follow scikit-learn's visualization API: a ``from_estimator``
 class method computes and plots, ``plot(ax=...)`` re-plots, and the
-matplotlib objects are stored in ``ax_``, ``figure_`` and ``line_``.
+matplotlib objects are stored in ``ax_``, ``figure_`` and ``line_`` (the
+lines of :class:`BudgetCurveDisplay`, which draws on two panels, in
+``score_lines_``, ``lipschitz_lines_`` and ``fit_line_``).
 """
 
 from __future__ import annotations
@@ -11,13 +13,15 @@ import copy
 from numbers import Integral
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import BaseEstimator
 from sklearn.metrics import get_scorer
 from sklearn.utils import get_tags
 from sklearn.utils._param_validation import Interval, validate_params
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["IterationCurveDisplay", "LipschitzCurveDisplay"]
+from ._budget import _score_name
+
+__all__ = ["BudgetCurveDisplay", "IterationCurveDisplay", "LipschitzCurveDisplay"]
 
 
 def _get_ax(ax):
@@ -216,19 +220,6 @@ def _at_budget(estimator, predictions):
     return proxy
 
 
-def _score_name(estimator):
-    """Axis label of ``estimator.score``: its ``score_name`` if any, else the mixins' metric."""
-    name = getattr(estimator, "score_name", None)
-    if isinstance(name, str):
-        return name
-    score = getattr(type(estimator), "score", None)
-    if score is RegressorMixin.score:
-        return "$R^2$"
-    if score is ClassifierMixin.score:
-        return "accuracy"
-    return "score"
-
-
 def _resolve_scoring(estimator, scoring):
     """Return ``(score(y_true, y_pred, X), label)``."""
     if scoring is None:
@@ -399,3 +390,235 @@ class IterationCurveDisplay:
         scores = [score(y, preds[t], X) for t in budgets]
         disp = cls(budgets, scores, score_name=label, estimator_name=_name(estimator, name))
         return disp.plot(ax=ax, **kwargs)
+
+
+class BudgetCurveDisplay:
+    """What test-time compute buys: score and ``L_t`` against the budget and its cost.
+
+    Two panels share the score axis: on the left against the budget ``t``,
+    on the right against the G evaluations per sample it cost (fewer than
+    ``t`` with a per-sample early exit). On each, ``L_t`` is drawn on a twin
+    y axis (dashed), so that the score and the complexity of the iterate map
+    are read together. Create it with :meth:`from_estimator` (or
+    :meth:`from_curve` for a :class:`~sklearn_implicit.BudgetCurve`).
+
+    Parameters
+    ----------
+    n_iter : ndarray of shape (T,)
+        Budgets.
+    score : ndarray of shape (T,)
+        Score at each budget.
+    evaluations : ndarray of shape (T,)
+        Cumulative G evaluations per sample at each budget.
+    lipschitz : ndarray of shape (T,), optional
+        ``L_t``; not drawn when None.
+    fitted_score : ndarray of shape (T,), optional
+        The saturating fit of the score over ``n_iter``; not drawn when None.
+    score_name : str, default="score"
+        Axis label of the score.
+    estimator_name : str, optional
+        Legend label.
+
+    Attributes
+    ----------
+    score_lines_ : list of matplotlib Line2D
+        The score against ``t`` and against the evaluations.
+    lipschitz_lines_ : list of matplotlib Line2D or None
+        ``L_t`` on the two panels.
+    fit_line_ : matplotlib Line2D or None
+        The fitted score against ``t``.
+    ax_ : ndarray of matplotlib Axes, shape (2,)
+        The panels (score axes): against ``t``, against the evaluations.
+    lipschitz_ax_ : ndarray of matplotlib Axes, shape (2,), or None
+        Their twin axes holding ``L_t``.
+    figure_ : matplotlib Figure
+        Figure containing the panels.
+    curve_ : BudgetCurve
+        The curve plotted (set by :meth:`from_estimator` and
+        :meth:`from_curve`).
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> from sklearn_implicit import ImplicitRegressor
+    >>> from sklearn_implicit.display import BudgetCurveDisplay
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.uniform(-1, 1, size=(60, 2))
+    >>> est = ImplicitRegressor(max_epochs=3, random_state=0).fit(X, X.sum(1))
+    >>> disp = BudgetCurveDisplay.from_estimator(est, X, X.sum(1), n_iter=10, random_state=0)
+    >>> len(disp.score_lines_), disp.ax_.shape
+    (2, (2,))
+    """
+
+    def __init__(
+        self,
+        n_iter,
+        score,
+        evaluations,
+        *,
+        lipschitz=None,
+        fitted_score=None,
+        score_name="score",
+        estimator_name=None,
+    ):
+        self.n_iter = np.asarray(n_iter)
+        self.score = np.asarray(score, dtype=np.float64)
+        self.evaluations = np.asarray(evaluations, dtype=np.float64)
+        self.lipschitz = None if lipschitz is None else np.asarray(lipschitz, dtype=np.float64)
+        self.fitted_score = (
+            None if fitted_score is None else np.asarray(fitted_score, dtype=np.float64)
+        )
+        self.score_name = score_name
+        self.estimator_name = estimator_name
+
+    def plot(self, ax=None, *, name=None, log_lipschitz=True, show_fit=True, **kwargs):
+        """Plot the curves.
+
+        Parameters
+        ----------
+        ax : sequence of two matplotlib Axes, optional
+            The panels (against ``t``, against the evaluations); a new
+            figure with two panels when None.
+        name : str, optional
+            Legend label of the score; default the estimator's name.
+        log_lipschitz : bool, default=True
+            Logarithmic ``L_t`` axes (``L_t`` often grows geometrically).
+        show_fit : bool, default=True
+            Draw the fitted score (dotted) on the left panel.
+        **kwargs
+            Passed to ``ax.plot`` for the score lines.
+
+        Returns
+        -------
+        display : BudgetCurveDisplay
+        """
+        if ax is None:
+            import matplotlib.pyplot as plt
+
+            _, ax = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+        axes = np.asarray(ax, dtype=object).reshape(-1)
+        if axes.shape != (2,):
+            raise ValueError(
+                f"ax must hold two Axes (against t, against the evaluations), got {len(axes)}."
+            )
+        name = self.estimator_name if name is None else name
+        kwargs.setdefault("color", "C0")
+        xs = (self.n_iter, self.evaluations)
+        xlabels = ("test-time budget t (iterations)", "G evaluations per sample")
+        self.score_lines_, self.lipschitz_lines_, self.fit_line_ = [], None, None
+        twins = []
+        for panel, x, xlabel in zip(axes, xs, xlabels):
+            (line,) = panel.plot(x, self.score, label=name or self.score_name, **kwargs)
+            self.score_lines_.append(line)
+            panel.set_xlabel(xlabel)
+            panel.set_ylabel(self.score_name)
+            if self.lipschitz is not None:
+                twin = panel.twinx()
+                (lip,) = twin.plot(x, self.lipschitz, color="C1", linestyle="--", label="$L_t$")
+                twin.set_ylabel("$L_t$")
+                if log_lipschitz:
+                    twin.set_yscale("log")
+                twins.append(twin)
+                self.lipschitz_lines_ = (self.lipschitz_lines_ or []) + [lip]
+        if show_fit and self.fitted_score is not None:
+            (self.fit_line_,) = axes[0].plot(
+                self.n_iter, self.fitted_score, color="C0", linestyle=":", label="saturating fit"
+            )
+        handles = [line for line in [self.score_lines_[0], self.fit_line_] if line is not None]
+        handles += self.lipschitz_lines_[:1] if self.lipschitz_lines_ else []
+        axes[0].legend(handles=handles, loc="best")
+        self.ax_ = axes
+        self.lipschitz_ax_ = np.asarray(twins, dtype=object) if twins else None
+        self.figure_ = axes[0].figure
+        return self
+
+    @classmethod
+    def from_curve(cls, curve, *, ax=None, name=None, **kwargs):
+        """Plot a precomputed :class:`~sklearn_implicit.BudgetCurve`.
+
+        Parameters
+        ----------
+        curve : BudgetCurve
+            From ``estimator.budget_curve``.
+        ax : sequence of two matplotlib Axes, optional
+            The panels.
+        name : str, optional
+            Legend label of the score.
+        **kwargs
+            Passed to :meth:`plot`.
+
+        Returns
+        -------
+        display : BudgetCurveDisplay
+        """
+        fitted = None if curve.fit_status == "failed" else curve.fitted()
+        disp = cls(
+            curve.n_iter,
+            curve.score,
+            curve.evaluations,
+            lipschitz=curve.lipschitz,
+            fitted_score=fitted,
+            score_name=curve.score_name,
+            estimator_name=name,
+        )
+        disp.curve_ = curve
+        return disp.plot(ax=ax, **kwargs)
+
+    @classmethod
+    def from_estimator(
+        cls,
+        estimator,
+        X,
+        y,
+        n_iter=None,
+        *,
+        tol=None,
+        scoring=None,
+        lipschitz=True,
+        eps=1e-3,
+        n_directions=1,
+        random_state=None,
+        ax=None,
+        name=None,
+        **kwargs,
+    ):
+        """Measure the curve with ``estimator.budget_curve`` (one trajectory) and plot it.
+
+        Parameters
+        ----------
+        estimator : fitted implicit estimator
+            Anything with a ``budget_curve`` method.
+        X : array-like
+            Inputs.
+        y : array-like
+            True targets.
+        n_iter, tol, scoring, lipschitz, eps, n_directions, random_state
+            Passed to ``budget_curve``: largest budget, per-sample early
+            exit, scorer (None: the estimator's ``score``), whether to
+            measure ``L_t``, its step size, directions per sample and seed.
+        ax : sequence of two matplotlib Axes, optional
+            The panels.
+        name : str, optional
+            Legend label; default the estimator's class name.
+        **kwargs
+            Passed to :meth:`plot`.
+
+        Returns
+        -------
+        display : BudgetCurveDisplay
+        """
+        check_is_fitted(estimator)
+        curve = estimator.budget_curve(
+            X,
+            y,
+            n_iter,
+            tol=tol,
+            scoring=scoring,
+            lipschitz=lipschitz,
+            eps=eps,
+            n_directions=n_directions,
+            random_state=random_state,
+        )
+        return cls.from_curve(curve, ax=ax, name=_name(estimator, name), **kwargs)

@@ -190,6 +190,28 @@ def test_regularity_report(case):
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_budget_curve(case):
+    from sklearn_implicit import BudgetCurve
+
+    name, est, X, y, _ = case
+    idx = np.arange(6)
+    Xs, ys = _rows(X, idx), np.asarray(y)[idx]
+    curve = est.budget_curve(Xs, ys, n_iter=3, random_state=0)
+    assert isinstance(curve, BudgetCurve)
+    for attr in ("score", "residual", "lipschitz", "evaluations", "seconds"):
+        assert getattr(curve, attr).shape == (3,)
+    assert np.isfinite(curve.score).all() and np.isfinite(curve.lipschitz).all()
+    assert np.all(np.diff(curve.seconds) >= 0)
+    # Stage t is scored as the estimator scores predict(X, n_iter=t).
+    at_3 = pickle.loads(pickle.dumps(est)).set_params(n_iter=3, tol=0.0)
+    assert curve.score[-1] == pytest.approx(at_3.score(Xs, ys), rel=1e-9)
+    if name.endswith("explicit"):
+        assert curve.fit_status == "flat" and curve.budget_at() == 1
+    else:
+        _equal(curve.evaluations, [1.0, 2.0, 3.0])
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_pickle_and_clone(case):
     _, est, X, y, _ = case
     again = pickle.loads(pickle.dumps(est))

@@ -1,4 +1,4 @@
-"""Tests of LipschitzCurveDisplay and IterationCurveDisplay."""
+"""Tests of LipschitzCurveDisplay, IterationCurveDisplay and BudgetCurveDisplay."""
 
 import matplotlib
 
@@ -11,6 +11,7 @@ from sklearn.base import BaseEstimator
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
 from sklearn_implicit import (
+    BudgetCurveDisplay,
     ImplicitRegressor,
     IterationCurveDisplay,
     LipschitzCurveDisplay,
@@ -171,3 +172,37 @@ def test_lipschitz_display_forwards_only_given_options():
         est, np.zeros((2, 1)), n_iter=2, directions=directions, n_directions=1
     )
     assert est.options == {"directions": directions, "n_directions": 1}
+
+
+def test_budget_display_from_estimator(fitted):
+    est, X, y = fitted
+    disp = BudgetCurveDisplay.from_estimator(est, X[:20], y[:20], n_iter=6, random_state=0)
+    curve = est.budget_curve(X[:20], y[:20], n_iter=6, random_state=0)
+    np.testing.assert_allclose(disp.score, curve.score)
+    np.testing.assert_allclose(disp.lipschitz, curve.lipschitz)
+    assert disp.curve_.budget_at() == curve.budget_at()
+    # Score against t and against the evaluations, L_t on twin axes of both panels.
+    assert len(disp.ax_) == 2 and len(disp.lipschitz_ax_) == 2
+    np.testing.assert_allclose(disp.score_lines_[0].get_xdata(), np.arange(1, 7))
+    np.testing.assert_allclose(disp.score_lines_[1].get_xdata(), curve.evaluations)
+    np.testing.assert_allclose(disp.score_lines_[0].get_ydata(), curve.score)
+    np.testing.assert_allclose(disp.lipschitz_lines_[1].get_ydata(), curve.lipschitz)
+    assert disp.lipschitz_ax_[0].get_yscale() == "log"
+    np.testing.assert_allclose(disp.fit_line_.get_ydata(), curve.fitted())
+    assert disp.figure_ is disp.ax_[0].figure
+    assert disp.ax_[0].get_ylabel() == "$R^2$"
+    assert disp.score_lines_[0].get_label() == "ImplicitRegressor"
+
+
+def test_budget_display_from_curve_on_given_axes(fitted):
+    est, X, y = fitted
+    curve = est.budget_curve(X[:20], y[:20], n_iter=5, tol=1e-3, lipschitz=False)
+    fig, axes = plt.subplots(1, 2)
+    disp = BudgetCurveDisplay.from_curve(curve, ax=axes, name="mine", show_fit=False)
+    assert disp.ax_[0] is axes[0] and disp.figure_ is fig
+    assert disp.lipschitz_lines_ is None and disp.lipschitz_ax_ is None
+    assert disp.fit_line_ is None
+    assert disp.score_lines_[0].get_label() == "mine"
+    np.testing.assert_allclose(disp.score_lines_[1].get_xdata(), curve.evaluations)
+    with pytest.raises(ValueError, match="two Axes"):
+        disp.plot(ax=axes[0])

@@ -178,3 +178,60 @@ def test_regularity_report_method(fitted):
     rep = est.regularity_report(X[:5], random_state=0)
     ref = regularity_report(est, X[:5], random_state=0)
     np.testing.assert_allclose(rep.mu, ref.mu)
+
+
+class _LinearOperator(torch.nn.Module):
+    """``G(z, x) = A z + x`` with a fixed matrix ``A``."""
+
+    def __init__(self, A):
+        super().__init__()
+        self.register_buffer("A", torch.as_tensor(A, dtype=torch.float32))
+        self.state_shape = (self.A.shape[0],)
+
+    def forward(self, z, x):
+        return z @ self.A.T + x
+
+
+@pytest.mark.parametrize(
+    "A, n_power_iter, rtol",
+    [
+        ([[0.5, 3.0], [0.0, -0.3]], 30, 1e-3),  # real eigenvalues 0.5, -0.3
+        ([[0.3, 2.0], [-0.1, 0.3]], 200, 0.03),  # a complex pair, |lambda| = sqrt(0.29)
+    ],
+)
+def test_regularity_radius_of_a_non_normal_operator(A, n_power_iter, rtol):
+    # ||A||_2 > 1 > max |lambda|: not a one-step contraction, yet the iteration converges.
+    A = np.array(A)
+    X = np.random.RandomState(0).randn(6, 2)
+    est = ImplicitRegressor(operator=_LinearOperator(A), max_epochs=0, device="cpu")
+    rep = regularity_report(est.fit(X, X[:, 0]), X, n_power_iter=n_power_iter, random_state=0)
+    radius = np.max(np.abs(np.linalg.eigvals(A)))
+    norm = np.linalg.norm(A, 2)
+    assert radius < 1 < norm
+    np.testing.assert_allclose(rep.radius, radius, rtol=rtol)
+    np.testing.assert_allclose(rep.mu, norm, rtol=1e-3)
+    assert rep.converged.all() and rep.tol == 1e-6
+    assert not rep.is_contraction.any() and np.isinf(rep.bound).all()
+    # The solve grows before it contracts: some step ratio exceeds 1.
+    assert np.nanmax(rep.step_ratio) > 1
+    assert rep.summary()["radius_max"] == pytest.approx(radius, rel=rtol)
+
+
+def test_regularity_solves_to_tol_before_linearising():
+    # Reciprocal operator: z_k - z_{k-1} = 0.8 q^(k-1), so every step ratio is q = 1 - 0.8 x.
+    X = np.array([[0.02], [1.0]])
+    est = ImplicitRegressor(
+        operator=ReciprocalOperator(0.8), max_epochs=0, n_iter=10, device="cpu"
+    ).fit(X, 1 / X[:, 0])
+    q = 1 - 0.8 * X[:, 0]
+    rep = regularity_report(est, X, random_state=0)  # up to 1000 steps, tol 1e-6
+    assert rep.converged.all()
+    np.testing.assert_allclose(rep.mu, q, rtol=1e-4)
+    np.testing.assert_allclose(rep.radius, q, rtol=1e-4)
+    np.testing.assert_allclose(rep.step_ratio[:20, 0], q[0], rtol=1e-3)
+    assert np.isnan(rep.step_ratio[-1, 1])  # x = 1 stopped long before x = 0.02
+    short = regularity_report(est, X, n_iter=100, random_state=0)
+    np.testing.assert_array_equal(short.converged, [False, True])
+    assert short.step_ratio.shape == (99, 2)
+    loose = regularity_report(est, X, tol=None, n_iter=20, random_state=0)
+    assert loose.tol == est.tol
