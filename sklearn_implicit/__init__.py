@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ._base import BaseImplicitEstimator
 from ._budget import BudgetCurve
+from ._classifier import ImplicitClassifier
 from ._module import FixedDepthModule, ImplicitModule
 from ._regressor import ImplicitRegressor
 from .lipschitz import LipschitzCurve
@@ -46,6 +47,7 @@ __all__ = [
     "BaseImplicitEstimator",
     "BudgetCurve",
     "FixedDepthModule",
+    "ImplicitClassifier",
     "ImplicitModule",
     "RegularityReport",
     "ImplicitRegressor",

@@ -16,7 +16,7 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from torch import nn
 
-from sklearn_implicit import ImplicitRegressor
+from sklearn_implicit import ImplicitClassifier, ImplicitRegressor
 from sklearn_implicit.lipschitz import (
     FourierModes,
     GaussianDirections,
@@ -34,6 +34,14 @@ def _tabular():
     X = rng.uniform(-1, 1, size=(24, 3))
     y = np.sin(X[:, 0]) + X[:, 1] * X[:, 2]
     est = ImplicitRegressor(operator__width=8, max_epochs=2, n_iter=6, random_state=0)
+    return est, X, y, GaussianDirections()
+
+
+def _tabular_classifier():
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, size=(24, 3))
+    y = np.digitize(X[:, 0] + X[:, 1] * X[:, 2], [-0.3, 0.3])  # three classes
+    est = ImplicitClassifier(operator__width=8, max_epochs=2, n_iter=6, random_state=0)
     return est, X, y, GaussianDirections()
 
 
@@ -105,6 +113,7 @@ def _looped(architecture):
 
 CASES = {
     "ImplicitRegressor": _tabular,
+    "ImplicitClassifier": _tabular_classifier,
     **{f"DeblurRegressor-{a}": (lambda a=a: _deblur(a)) for a in ("implicit", "explicit")},
     **{f"FNORegressor-{a}": (lambda a=a: _fno(a)) for a in ("implicit", "explicit")},
     **{f"LPGNNRegressor-{a}": (lambda a=a: _lp(a)) for a in ("implicit", "explicit")},

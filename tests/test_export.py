@@ -8,7 +8,7 @@ import pytest
 import torch
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
-from sklearn_implicit import ImplicitRegressor
+from sklearn_implicit import ImplicitClassifier, ImplicitRegressor
 from sklearn_implicit._export import FixedBudgetModel
 
 T = 6  # the exported budget (the models are fitted with n_iter=8)
@@ -148,6 +148,33 @@ def test_export_warns_for_another_solver():
         warnings.simplefilter("ignore", ConvergenceWarning)
         ref = est.predict(X, n_iter=40)
     assert _max_diff(out, ref) <= 1e-4
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    """Three classes: export returns predict_proba (the soft-max of the logits)."""
+    X, Y = _data(n=45)
+    y = np.digitize(Y[:, 0], np.quantile(Y[:, 0], [1 / 3, 2 / 3]))
+    est = ImplicitClassifier(
+        operator__width=8, n_iter=8, max_epochs=2, random_state=0, device="cpu"
+    )
+    return est.fit(X, y), X
+
+
+def test_classifier_export_is_predict_proba(classifier):
+    est, X = classifier
+    x = _inputs(est, X)
+    model = est.export(T)
+    with torch.no_grad():
+        out = model(x)
+    ref = est.predict_proba(X, n_iter=T)
+    assert out.dtype == torch.float32 and tuple(out.shape) == ref.shape == (len(X), 3)
+    assert _max_diff(out, ref) <= 1e-5
+    labels = est.classes_[out.argmax(dim=1).numpy()]
+    np.testing.assert_array_equal(labels, est.predict(X, n_iter=T))
+    batch = torch.export.Dim("batch")
+    program = torch.export.export(model, (x,), dynamic_shapes=({0: batch},))
+    assert _max_diff(program.module()(x[:5]), ref[:5]) <= 1e-5
 
 
 # ---------------------------------------------------------------------- domains
