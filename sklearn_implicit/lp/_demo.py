@@ -26,7 +26,8 @@ def run(*, quick: bool = True, seed: int = 0, output: str | None = None) -> dict
     -------
     dict
         ``implicit_error``, ``explicit_error`` (test errors), ``error_by_iter``
-        and ``lipschitz_by_iter`` (implicit model, ``t = 1..10``),
+        and ``lipschitz_by_iter`` (implicit model, ``t = 1..30``, 5x its
+        training depth),
         ``implicit_params``, ``explicit_params``, ``seconds``.
     """
     from ..utils import torch_threads
@@ -45,11 +46,11 @@ def _run(*, quick, seed, output):
     X, y = make_linear_programs(n_train + n_test, random_state=seed)
     X_train, y_train, X_test, y_test = X[:n_train], y[:n_train], X[n_train:], y[n_train:]
     common = {"emb_size": 8, "max_epochs": epochs, "random_state": seed}
-    implicit = LPGNNRegressor(n_iter=3, **common).fit(X_train, y_train)
+    implicit = LPGNNRegressor(n_iter=6, **common).fit(X_train, y_train)
     explicit = LPGNNRegressor(architecture="explicit", **common).fit(X_train, y_train)
     err_imp = lp_relative_error(y_test, implicit.predict(X_test))
     err_exp = lp_relative_error(y_test, explicit.predict(X_test))
-    T = 10
+    T = 5 * implicit.n_iter
     by_iter = [lp_relative_error(y_test, p) for p in implicit.staged_predict(X_test, n_iter=T)]
     lip = implicit.lipschitz_curve(
         X_test, n_iter=T, directions=LPBlocks("A"), reduce="mean", random_state=seed
@@ -57,7 +58,8 @@ def _run(*, quick, seed, output):
     print(f"LP demo: {n_train} train / {n_test} test LPs (m=10, n=50), emb_size=8")
     print(f"{'model':<10} {'params':>7} {'test error':>11}")
     print(f"{'explicit':<10} {explicit.n_params_:>7} {err_exp:>11.3f}")
-    print(f"{'implicit':<10} {implicit.n_params_:>7} {err_imp:>11.3f}  (trained at t=3)")
+    depth = implicit.n_iter
+    print(f"{'implicit':<10} {implicit.n_params_:>7} {err_imp:>11.3f}  (trained at t={depth})")
     print(f"{'t':>3} {'error':>7} {'L_t (A)':>8}")
     for t in range(T):
         print(f"{t + 1:>3} {by_iter[t]:>7.3f} {lip[t]:>8.3f}")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 import torch
@@ -92,9 +93,18 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
     :class:`~sklearn_implicit.FixedDepthModule`. Its answer does not depend
     on a budget, so ``predict(X, n_iter=t)`` is the same for every ``t``.
 
-    Defaults follow the paper: plain unrolled backpropagation through a fixed
-    number of iterations (``backward="unroll"``, ``tol=0``), full-batch Adam
-    on the mean squared error (padded slots ignored).
+    Training is full-batch Adam on the mean squared error (padded slots
+    ignored), backpropagating through ``n_iter`` unrolled iterations
+    (``backward="unroll"``, ``tol=0``), as the paper; like the paper it runs
+    in stages (``stages="auto"``): a shallow plain stage first (3
+    iterations, the paper's first stage), then a refinement at ``n_iter``
+    iterations with the loss averaged over ``train_states`` states of the
+    trajectory and a Jacobian penalty (``jacobian_penalty``), at a tenth of
+    the learning rate. The refinement is what makes the learned operator
+    settle at an equilibrium: the answer stays where it is far beyond the
+    training depth. Trained at one depth only (``stages=None`` with
+    ``train_states=1, jacobian_penalty=0``), the error is lowest near that
+    depth and grows again as the iterations go on.
 
     :meth:`lipschitz_curve` perturbs one block of the LP at a time
     (:class:`~sklearn_implicit.lipschitz.LPBlocks`, by default the nonzeros
@@ -115,13 +125,14 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
     {budget}
     {solver}
         With ``architecture="explicit"`` the model has no budget: ``n_iter``,
-        ``tol``, ``solver`` and ``backward`` are unused there (``predict``
+        ``tol``, ``solver``, ``backward``, ``stages`` and the three training
+        recipes below are unused there (``predict``
         answers the same for every ``n_iter``) and ``solver__*`` /
         ``backward__*`` options are refused.
     max_epochs : int, default=300
-        Training epochs.
+        Training epochs, all stages together (see ``stages``).
     lr : float, default=1e-2
-        Learning rate.
+        Learning rate (of the first stage with ``stages="auto"``).
     batch_size : int or None, default=None
         Instances per mini-batch; None trains full batch (as the paper).
     optimizer : {{"adam", "adamw", "sgd", "rmsprop"}} or torch optimizer class, default="adam"
@@ -130,7 +141,36 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
     compile : bool, default=False
         Compile the module with ``torch.compile`` for training (skorch's
         ``compile``; needs a C++ compiler on the CPU).
-    {equilibrium}
+    jacobian_penalty : float, default=1.0
+        Weight of a Hutchinson estimate of ``||dG/dz||_F^2 / dim`` at the
+        training state, added to the loss (Bai, Koltun, Kolter 2021): keeps
+        ``G`` contractive around its equilibria, so that more iterations
+        than the training depth keep the answer where it is.
+    train_states : int, default=8
+        The loss averages over this many states of the training trajectory,
+        evenly spaced and ending at the last one (deep supervision); 1 is
+        the last state only.
+    train_depth : {{"fixed", "random"}}, default="fixed"
+        Training depth: ``n_iter`` for every mini-batch, or (``"random"``)
+        drawn per mini-batch from a Poisson log-normal with mean ``n_iter``.
+    stages : "auto", list of dict or None, default="auto"
+        Training in stages, each continuing from the weights and the
+        optimizer state of the one before. Each stage is a dict of parameters of this estimator that it overrides,
+        among ``n_iter``, ``train_states``, ``jacobian_penalty``,
+        ``train_depth``, ``lr`` and ``max_epochs`` (the epochs of that
+        stage); the others are the estimator's. ``"auto"``
+        is, with ``E = max_epochs``::
+
+            [{{"n_iter": min(3, n_iter), "train_states": 1, "jacobian_penalty": 0.0,
+              "max_epochs": E - E // 4}},
+             {{"lr": lr / 10, "max_epochs": E // 4}}]
+
+        a shallow plain stage (the paper's first stage), then the refinement
+        at the estimator's ``n_iter``, ``train_states`` and
+        ``jacobian_penalty``. None trains one stage with the estimator's
+        parameters. Stages apply to a fit from scratch: ``warm_start`` and
+        ``partial_fit`` continue with the estimator's parameters, and the
+        explicit architecture trains one stage of ``max_epochs``.
     normalize : bool, default=True
         Divide the input blocks (``b``; ``c``; the bounds; ``A``) and the
         output by their standard deviations on the training set (fixed
@@ -147,6 +187,10 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
         Training loss per epoch.
     n_params_ : int
         Number of trainable parameters.
+    stages_ : list of dict
+        The stages trained by the last ``fit``, every parameter of each
+        resolved (``n_iter``, ``train_states``, ``jacobian_penalty``,
+        ``train_depth``, ``lr``, ``max_epochs``).
 
     See Also
     --------
@@ -181,7 +225,11 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
         "n_rounds": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [None, Interval(Integral, 1, None, closed="left")],
         "normalize": ["boolean"],
+        "stages": [None, StrOptions({"auto"}), list],
     }
+
+    #: Parameters a training stage may override (see ``stages``).
+    _STAGE_KEYS = ("n_iter", "train_states", "jacobian_penalty", "train_depth", "lr", "max_epochs")
 
     #: What :meth:`score` returns (the axis label of the displays).
     score_name = "$R^2$ (all variables pooled)"
@@ -192,7 +240,7 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
         *,
         architecture="implicit",
         n_rounds=2,
-        n_iter=6,
+        n_iter=10,
         tol=0.0,
         solver="picard",
         backward="unroll",
@@ -210,15 +258,17 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
         n_iter_no_change=10,
         warm_start=False,
         compile=False,
-        jacobian_penalty=0.0,
-        train_states=1,
+        jacobian_penalty=1.0,
+        train_states=8,
         train_depth="fixed",
+        stages="auto",
         **kwargs,
     ):
         self.emb_size = emb_size
         self.architecture = architecture
         self.n_rounds = n_rounds
         self.normalize = normalize
+        self.stages = stages
         super().__init__(
             n_iter=n_iter,
             tol=tol,
@@ -328,6 +378,104 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
         module.encoder.set_bound_limit(scales["bound_limit"] / bound_scale)
         return module
 
+    def _configure_recipes(self, module):
+        """The recipes and the training depth of the current stage, on the module.
+
+        The explicit architecture has no iterated operator: the recipes are
+        unused there (as ``n_iter``). The training depth is set here too, so
+        that a stage (or ``warm_start``) trains at its own ``n_iter``.
+        """
+        if self.architecture == "explicit":
+            return
+        super()._configure_recipes(module)
+        getattr(module, "_orig_mod", module).n_iter = int(self.n_iter)
+
+    def _resolve_stages(self):
+        """The stages of a fit from scratch, every parameter resolved (validated here)."""
+        own = {key: getattr(self, key) for key in self._STAGE_KEYS}
+        if self.stages is None or self.architecture == "explicit":
+            return [own]
+        if self.stages == "auto":
+            epochs = int(self.max_epochs)
+            stages = [
+                {
+                    "n_iter": min(3, int(self.n_iter)),
+                    "train_states": 1,
+                    "jacobian_penalty": 0.0,
+                    "max_epochs": epochs - epochs // 4,
+                },
+                {"lr": self.lr / 10, "max_epochs": epochs // 4},
+            ]
+        else:
+            stages = self.stages
+            if not stages or not all(isinstance(stage, dict) for stage in stages):
+                raise ValueError(
+                    f'stages must be "auto", None or a non-empty list of dicts; got {stages!r}.'
+                )
+        checks = {
+            "n_iter": Interval(Integral, 1, None, closed="left"),
+            "train_states": Interval(Integral, 1, None, closed="left"),
+            "jacobian_penalty": Interval(Real, 0, None, closed="left"),
+            "train_depth": StrOptions({"fixed", "random"}),
+            "lr": Interval(Real, 0, None, closed="neither"),
+            "max_epochs": Interval(Integral, 0, None, closed="left"),
+        }
+        resolved = []
+        for i, stage in enumerate(stages):
+            unknown = sorted(set(stage) - set(self._STAGE_KEYS))
+            if unknown:
+                raise ValueError(
+                    f"stages[{i}] sets {unknown}; a stage may set {list(self._STAGE_KEYS)}."
+                )
+            for key, value in stage.items():
+                if isinstance(value, bool) or not checks[key].is_satisfied_by(value):
+                    raise ValueError(f"stages[{i}][{key!r}] must be {checks[key]}; got {value!r}.")
+            resolved.append({**own, **stage})
+        return resolved
+
+    @contextlib.contextmanager
+    def _stage(self, stage):
+        """The estimator's parameters set to those of ``stage`` while it trains."""
+        before = {key: getattr(self, key) for key in stage}
+        try:
+            for key, value in stage.items():
+                setattr(self, key, value)
+            yield
+        finally:
+            for key, value in before.items():
+                setattr(self, key, value)
+
+    def _continue(self, X, y, sample_weight, epochs):
+        """Continue training the fitted net at this estimator's depth and learning rate."""
+        # A stage or set_params may have changed them since the net was built.
+        self.net_.set_params(lr=self.lr)
+        # The base compares the fitted feature count of a continued fit; LPs
+        # have none (any size is accepted), so there is nothing to compare.
+        added = "n_features_in_" not in self.__dict__
+        if added:
+            self.n_features_in_ = None
+        try:
+            return super()._fit(X, y, sample_weight, epochs=epochs)
+        finally:
+            if added:
+                self.__dict__.pop("n_features_in_", None)
+
+    def _fit(self, X, y, sample_weight=None, *, epochs=None):
+        """Train the stages of a fit from scratch, or continue at the estimator's parameters."""
+        if hasattr(self, "net_") and (epochs is not None or self.warm_start):
+            return self._continue(X, y, sample_weight, epochs)
+        stages = self._resolve_stages()
+        for i, stage in enumerate(stages):
+            if i and stage["max_epochs"] == 0:
+                continue
+            with self._stage(stage):
+                if i:
+                    self._continue(X, y, sample_weight, self.max_epochs)
+                else:
+                    super()._fit(X, y, sample_weight)
+        self.stages_ = stages
+        return self
+
     # ------------------------------------------------------------------ public
     def fit(self, X, y, sample_weight=None):
         """Train on linear programs ``X`` and their optimal solutions ``y``.
@@ -348,6 +496,8 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
         self : object
         """
         super().fit(X, y, sample_weight)
+        if not hasattr(self, "stages_"):  # warm start of a model fitted before
+            self.stages_ = self._resolve_stages()
         self.n_params_ = sum(p.numel() for p in self.net_.module_.parameters())
         return self
 
@@ -377,8 +527,7 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
 
 
 LPGNNRegressor.__doc__ = LPGNNRegressor.__doc__.format(
-    equilibrium=doc_fragments["equilibrium"],
-    budget=doc_fragments["budget"].format(n_iter=6, tol=0.0),
+    budget=doc_fragments["budget"].format(n_iter=10, tol=0.0),
     solver=doc_fragments["solver"].format(solver="picard", backward="unroll"),
     runtime=doc_fragments["runtime"],
 )
