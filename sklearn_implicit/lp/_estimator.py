@@ -464,6 +464,8 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
         """Train the stages of a fit from scratch, or continue at the estimator's parameters."""
         if hasattr(self, "net_") and (epochs is not None or self.warm_start):
             return self._continue(X, y, sample_weight, epochs)
+        if epochs is not None:  # partial_fit's first call: one epoch, no stages
+            return super()._fit(X, y, sample_weight, epochs=epochs)
         stages = self._resolve_stages()
         for i, stage in enumerate(stages):
             if i and stage["max_epochs"] == 0:

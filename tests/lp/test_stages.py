@@ -77,6 +77,12 @@ def test_stages_string_other_than_auto_is_refused(data):
         LPGNNRegressor(emb_size=4, max_epochs=1, stages="paper").fit(X, y)
 
 
+def test_partial_fit_trains_one_epoch_from_scratch(data):
+    X, y = data
+    est = LPGNNRegressor(emb_size=4, max_epochs=8, random_state=0).partial_fit(X, y)
+    assert est.n_epochs_ == 1 and est.net_.module_.n_iter == est.n_iter
+
+
 def test_explicit_architecture_ignores_stages_and_recipes(data):
     X, y = data
     est = LPGNNRegressor(emb_size=4, architecture="explicit", max_epochs=4, random_state=0)
