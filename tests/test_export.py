@@ -197,6 +197,7 @@ def test_deblur_torch_export(architecture):
     est = DeblurRegressor(
         "hqs",
         architecture=architecture,
+        solver="picard",  # the exported steps are Picard's (the default is Anderson)
         kernel_size=5,
         width=8,
         depth=2,

@@ -194,7 +194,8 @@ def test_diverging_operator_warns_and_stays_finite(data):
     # Untrained PGD (identity denoiser) with gamma = 5 is the Landweber iteration with
     # factor 1 - 5 |F|^2 = -4 on the constant mode: it blows up.
     X, y = data
-    est = DeblurRegressor("pgd", **{**TINY, "max_epochs": 0}, step=5.0).fit(X, y)
+    est = DeblurRegressor("pgd", **{**TINY, "max_epochs": 0}, step=5.0, solver="picard")
+    est.fit(X, y)
     with pytest.warns(ConvergenceWarning, match="diverged"):
         pred = est.predict(X[:3], n_iter=200)
     assert np.isfinite(pred).all()
@@ -290,3 +291,33 @@ def test_default_perturbations_are_single_fourier_modes(data):
     )
     ref = ref.reshape(m, -1) / np.linalg.norm(ref.reshape(m, -1), axis=1, keepdims=True) * 0.5
     np.testing.assert_allclose(Xp, (np.tile(X[:2], (3, 1)) + ref).astype(np.float32), atol=1e-6)
+
+
+def test_default_recipe_trains_at_the_equilibrium(data):
+    X, y = data
+    est = DeblurRegressor(**{**TINY, "max_epochs": 0}).fit(X, y)
+    assert (est.solver, est.tol, est.n_iter, est.backward) == ("anderson", 1e-4, 6, "implicit")
+    backward = est.module_.backward
+    assert (backward.solver, backward.max_iter) == ("picard", 10)
+    # Routed options override the defaults of the adjoint.
+    est = DeblurRegressor(**{**TINY, "max_epochs": 0}, backward__max_iter=3).fit(X, y)
+    assert (est.module_.backward.solver, est.module_.backward.max_iter) == ("picard", 3)
+    est = DeblurRegressor(**{**TINY, "max_epochs": 0}, backward="jacobian_free").fit(X, y)
+    assert est.module_.backward.name == "jacobian_free"
+
+
+def test_default_recipe_does_not_degrade_past_the_training_budget():
+    # Trained at its equilibrium, the model's PSNR is as good at 5 n_iter as at n_iter and
+    # its iterates converge. The truncated recipe (solver="picard", n_iter=15, tol=1e-3,
+    # backward__max_iter=8) fails this here: 27.1 dB at t = 15, 23.0 dB at t = 75, no test
+    # image below a residual of 1e-4.
+    X, y = make_blurred_images(64, size=32, random_state=0)
+    X_test, y_test = make_blurred_images(16, size=32, subset="test", random_state=1)
+    est = DeblurRegressor("pgd", width=8, depth=3, max_epochs=6, lr=5e-3, random_state=0)
+    est.fit(X, y)
+    T = 5 * est.n_iter
+    psnr = [peak_signal_noise_ratio(y_test, y_t) for y_t in est.staged_predict(X_test, T)]
+    past_budget = psnr[est.n_iter - 1 :]
+    assert psnr[-1] >= max(past_budget) - 0.1, (psnr[est.n_iter - 1], max(past_budget), psnr[-1])
+    _, info = est.solve(X_test, n_iter=T)
+    assert np.mean(info.residual <= 1e-4) >= 0.95
