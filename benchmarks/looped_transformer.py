@@ -28,9 +28,19 @@ untied, one layer: the same parameter count). Then, for every loop budget
   pairs a split of the output changes into positions whose correct answer
   changes and the others.
 
+The loops run to 40, five times the training mean of 8 (``--loops``). The
+test accuracy over every ``t = 1..T`` comes from one trajectory
+(``budget_curve``), which also gives ``t_at_95``, the smallest ``t``
+reaching 95 % of the fitted gain of the accuracy curve.
+
 Ends with one JSON line (keys ``loops``, ``accuracy_by_loops``,
 ``levenshtein_by_loops``, ``accuracy_explicit``, ``n_params_looped``,
-``n_params_explicit``, then extras).
+``n_params_explicit``, then extras, among them ``train_depth`` (the mean
+recurrence), ``converged_fraction`` (the task's stopping rule: the fraction of
+test sequences whose predicted tokens at the largest ``t`` are those at
+``t - 1``), ``converged_fraction_latent`` (the latent-state rule of the
+adaptive exit: relative change <= ``--tol`` within ``T`` loops) and
+``t_at_95``).
 
 Usage::
 
@@ -91,7 +101,9 @@ def main(argv=None):
     parser.add_argument("--d-model", type=int, default=64)
     parser.add_argument("--mean-recurrence", type=float, default=8.0)
     parser.add_argument("--backprop-depth", type=int, default=4)
-    parser.add_argument("--loops", type=int, nargs="+", default=[1, 2, 3, 4, 6, 8, 12, 16, 24, 32])
+    parser.add_argument(
+        "--loops", type=int, nargs="+", default=[1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 40]
+    )
     parser.add_argument("--n-lipschitz", type=int, default=250, help="test sequences for L_t")
     parser.add_argument(
         "--tol", type=float, default=0.03, help="adaptive exit (Huginn's latent-diff default)"
@@ -182,11 +194,23 @@ def main(argv=None):
         flush=True,
     )
 
-    stages = {"test": {}, "hard": {}}
-    for name, Xe in (("test", X_test), ("hard", X_hard)):
-        for k, pred in enumerate(looped.staged_predict(Xe, n_iter=T), start=1):
-            if k in loops:
-                stages[name][k] = pred
+    # The test set over every budget t = 1..T from one trajectory: the budget
+    # curve's scorer keeps each stage's predictions.
+    test_stages = []
+
+    def keep_accuracy(est, Xs, ys):
+        pred = est.predict(Xs)
+        test_stages.append(pred)
+        return token_accuracy(ys, pred)
+
+    budget = looped.budget_curve(X_test, y_test, n_iter=T, scoring=keep_accuracy, lipschitz=False)
+    t_at_95 = budget.budget_at(0.95)
+    # The task's stopping rule: the answer no longer changes from one loop to the next.
+    converged = float((test_stages[-1] == test_stages[-2]).all(axis=1).mean()) if T > 1 else 0.0
+    stages = {"test": {k: test_stages[k - 1] for k in loops}, "hard": {}}
+    for k, pred in enumerate(looped.staged_predict(X_hard, n_iter=T), start=1):
+        if k in loops:
+            stages["hard"][k] = pred
     acc = [round(token_accuracy(y_test, stages["test"][k]), 4) for k in loops]
     exact = [round(sequence_accuracy(y_test, stages["test"][k]), 4) for k in loops]
     acc_hard = [round(token_accuracy(y_hard, stages["hard"][k]), 4) for k in loops]
@@ -195,7 +219,7 @@ def main(argv=None):
     acc_exp_deep = float((explicit.predict(X_test)[deep] == y_test[deep]).mean())
     n_lip = args.n_lipschitz
     X_lip = X_test[:n_lip]
-    stages_a = list(looped.staged_predict(X_lip, n_iter=T))
+    stages_a = [pred[:n_lip] for pred in test_stages]
 
     def pair_curves(Xp, yp):
         """Levenshtein ratio over loops, the explicit model's, and the split of changes."""
@@ -235,6 +259,8 @@ def main(argv=None):
         warnings.simplefilter("ignore", ConvergenceWarning)
         _, info = looped.solve(X_hard, n_iter=T, tol=args.tol)
         pred_exit = looped.predict(X_hard, n_iter=T, tol=args.tol)
+        _, info_test = looped.solve(X_test, n_iter=T, tol=args.tol)
+    converged_latent = float(np.mean(info_test.converged))
     acc_exit = token_accuracy(y_hard, pred_exit)
 
     print(
@@ -269,6 +295,13 @@ def main(argv=None):
     print(
         f"accuracy gain t={loops[0]} -> t={loops[-1]}: {gain:+.3f}; Levenshtein ratio "
         f"{lev[0]:.2f} -> {lev[-1]:.2f}"
+    )
+    print(
+        f"training depth (mean recurrence) {args.mean_recurrence:g}; at t = {T}: "
+        f"{converged:.3f} of the test sequences predict the same tokens as at t = {T - 1}, "
+        f"{converged_latent:.3f} reach a latent change <= {args.tol} within {T} loops; "
+        f"95 % of the fitted accuracy gain at t = {t_at_95} (asymptote "
+        f"{budget.asymptote:.4f}, rate {budget.rate:.2f}, {budget.fit_status})"
     )
     seconds = time.perf_counter() - t0
     print(f"total time {seconds:.0f} s")
@@ -312,6 +345,13 @@ def main(argv=None):
         "mean_recurrence": args.mean_recurrence,
         "backprop_depth": args.backprop_depth,
         "epochs": epochs,
+        "train_depth": args.mean_recurrence,
+        "converged_fraction": round(converged, 4),
+        "converged_definition": "test sequences whose predicted tokens at the largest t "
+        "equal those at t - 1",
+        "converged_fraction_latent": round(converged_latent, 4),
+        "t_at_95": t_at_95,
+        "accuracy_asymptote": round(float(budget.asymptote), 4),
         "seconds": round(seconds, 1),
     }
     print(json.dumps(out))
