@@ -15,10 +15,10 @@ Training is Adam on the MSE as in the paper, but far shorter (the paper: 10k
 full-batch epochs at 3 iterations, then 5k at 6): with ``--quick`` 400
 full-batch epochs on 500 LPs; without, 160 epochs of 5 mini-batches of 500 LPs
 (800 Adam steps). The implicit models use the
-estimator's default two-stage recipe (``refine="auto"``): ``--epochs`` at
-``--n-iter`` unrolled iterations, then a refinement stage of ``epochs // 3``
-epochs at 10 iterations with the loss averaged over 8 states of the trajectory
-and a Jacobian penalty (see :class:`~sklearn_implicit.lp.LPGNNRegressor`). The
+estimator's default two-stage recipe (``stages="auto"``): 3/4 of the epochs at 3
+unrolled iterations (lr ``--lr``), then 1/4 at ``--n-iter`` = 10 iterations with
+the loss averaged over ``--train-states`` = 10 states of the trajectory (lr / 10;
+see :class:`~sklearn_implicit.lp.LPGNNRegressor`). The
 explicit models get the same total number of epochs in one stage. Input blocks
 and targets are scaled by their training standard deviations
 (``normalize=True``, the estimators' default).
@@ -81,8 +81,8 @@ def main(argv=None):
     parser.add_argument(
         "--n-iter", type=int, default=10, help="training depth of the refinement stage"
     )
-    parser.add_argument("--train-states", type=int, default=8)
-    parser.add_argument("--jacobian-penalty", type=float, default=1.0)
+    parser.add_argument("--train-states", type=int, default=10)
+    parser.add_argument("--jacobian-penalty", type=float, default=0.0)
     parser.add_argument(
         "--one-stage",
         action="store_true",

@@ -35,8 +35,8 @@ print(X_train, y_train.shape)
 # The implicit model is trained, as in the paper, by backpropagating through
 # unrolled iterations, in two stages (``stages="auto"``): three quarters of the
 # epochs through 3 iterations, then the rest through ``n_iter`` (here 6) with
-# the loss averaged over the states of the trajectory and a Jacobian penalty,
-# which make the iteration settle at an equilibrium. A short run on few LPs:
+# the loss averaged over the states of the trajectory, which makes the
+# iteration settle near an equilibrium. A short run on few LPs:
 # the benchmark ``benchmarks/lp_table.py`` trains longer on the paper's sizes.
 common = dict(emb_size=8, max_epochs=60, batch_size=50, random_state=0)
 implicit = LPGNNRegressor(n_iter=6, **common).fit(X_train, y_train)

@@ -99,12 +99,16 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
     in stages (``stages="auto"``): a shallow plain stage first (3
     iterations, the paper's first stage), then a refinement at ``n_iter``
     iterations with the loss averaged over ``train_states`` states of the
-    trajectory and a Jacobian penalty (``jacobian_penalty``), at a tenth of
-    the learning rate. The refinement is what makes the learned operator
-    settle at an equilibrium: the answer stays where it is far beyond the
-    training depth. Trained at one depth only (``stages=None`` with
-    ``train_states=1, jacobian_penalty=0``), the error is lowest near that
-    depth and grows again as the iterations go on.
+    trajectory (every state up to ``n_iter`` by default; optionally with a
+    Jacobian penalty, ``jacobian_penalty``), at a tenth of the learning
+    rate. The refinement pulls every state towards the answer, so the error
+    stays near its best past the training depth (not exactly: see the
+    benchmark ``benchmarks/lp_table.py`` for how far it drifts). Trained at
+    one depth only (``stages=None`` with ``train_states=1``), the error is
+    lowest near that depth and grows again as the iterations go on;
+    trained from scratch at depth 10 the unrolled iteration diverges, and
+    with a Jacobian penalty from scratch it collapses to a constant answer:
+    hence the shallow first stage.
 
     :meth:`lipschitz_curve` perturbs one block of the LP at a time
     (:class:`~sklearn_implicit.lipschitz.LPBlocks`, by default the nonzeros
@@ -141,12 +145,12 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
     compile : bool, default=False
         Compile the module with ``torch.compile`` for training (skorch's
         ``compile``; needs a C++ compiler on the CPU).
-    jacobian_penalty : float, default=1.0
+    jacobian_penalty : float, default=0.0
         Weight of a Hutchinson estimate of ``||dG/dz||_F^2 / dim`` at the
         training state, added to the loss (Bai, Koltun, Kolter 2021): keeps
         ``G`` contractive around its equilibria, so that more iterations
         than the training depth keep the answer where it is.
-    train_states : int, default=8
+    train_states : int, default=10
         The loss averages over this many states of the training trajectory,
         evenly spaced and ending at the last one (deep supervision); 1 is
         the last state only.
@@ -155,11 +159,11 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
         drawn per mini-batch from a Poisson log-normal with mean ``n_iter``.
     stages : "auto", list of dict or None, default="auto"
         Training in stages, each continuing from the weights and the
-        optimizer state of the one before. Each stage is a dict of parameters of this estimator that it overrides,
-        among ``n_iter``, ``train_states``, ``jacobian_penalty``,
-        ``train_depth``, ``lr`` and ``max_epochs`` (the epochs of that
-        stage); the others are the estimator's. ``"auto"``
-        is, with ``E = max_epochs``::
+        optimizer state of the one before. Each stage is a dict of
+        parameters of this estimator that it overrides, among ``n_iter``,
+        ``train_states``, ``jacobian_penalty``, ``train_depth``, ``lr`` and
+        ``max_epochs`` (the epochs of that stage); the others are the
+        estimator's. ``"auto"`` is, with ``E = max_epochs``::
 
             [{{"n_iter": min(3, n_iter), "train_states": 1, "jacobian_penalty": 0.0,
               "max_epochs": E - E // 4}},
@@ -258,8 +262,8 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
         n_iter_no_change=10,
         warm_start=False,
         compile=False,
-        jacobian_penalty=1.0,
-        train_states=8,
+        jacobian_penalty=0.0,
+        train_states=10,
         train_depth="fixed",
         stages="auto",
         **kwargs,
