@@ -77,7 +77,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     n_train = args.n_train or (3000 if args.quick else 8000)
     n_test = args.n_test or (200 if args.quick else 1000)
-    epochs = args.epochs or (12 if args.quick else 24)
+    epochs = args.epochs or (32 if args.quick else 24)
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", category=UserWarning, module="skorch")
     loops = sorted(set(args.loops))
