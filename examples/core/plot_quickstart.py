@@ -65,4 +65,23 @@ ax.axhline(est.tol, c="k", ls="--", label="tol")
 ax.set(xlabel="iteration", ylabel="relative residual", title="per-sample residual traces")
 ax.legend()
 fig.tight_layout()
+
+# %%
+# What the budget buys
+# --------------------
+# :meth:`~sklearn_implicit.ImplicitRegressor.budget_curve` reports, from one trajectory to
+# five times the training budget, the score, the residual, ``L_t`` and the number of
+# applications of ``G`` (with ``tol``, a sample stops counting once it has converged), and
+# fits ``score(t) ~ a - b exp(-t / tau)`` to say which budget buys 95 % of the gain. The
+# score must not fall past the training budget: that is what "more compute never hurts"
+# means, and :math:`L_t` is read with it.
+from sklearn_implicit.display import BudgetCurveDisplay
+
+curve = est.budget_curve(X_test, y_test, n_iter=5 * est.n_iter, tol=est.tol, random_state=0)
+print(
+    f"R^2 at t = {est.n_iter}: {curve.score[est.n_iter - 1]:.3f}, at t = {5 * est.n_iter}: "
+    f"{curve.score[-1]:.3f}; 95 % of the gain at t = {curve.budget_at(0.95)}; "
+    f"{curve.fraction_converged[-1]:.0%} of the samples at tol"
+)
+BudgetCurveDisplay.from_curve(curve, name="ImplicitRegressor")
 plt.show()
