@@ -446,11 +446,12 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
         self._y_ndim = np.ndim(y)
         y2 = y.reshape(-1, 1) if self._y_ndim == 1 else y
         self.n_outputs_ = y2.shape[1] if y2.ndim == 2 else None
-        if continuing and previous != (self.n_features_in_, self.n_outputs_):
+        current = (getattr(self, "n_features_in_", None), self.n_outputs_)
+        if continuing and previous != current:
             raise ValueError(
                 f"warm_start and partial_fit continue the fitted model, which takes "
-                f"{previous[0]} features and {previous[1]} outputs; got {self.n_features_in_} "
-                f"and {self.n_outputs_}."
+                f"{previous[0]} features and {previous[1]} outputs; got {current[0]} "
+                f"and {current[1]}."
             )
         epochs = self.max_epochs if epochs is None else int(epochs)
         seed = self._seed()
@@ -478,7 +479,16 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
             if continuing:
                 # The model (and the routed parameters it was built with) stays.
                 net = self.net_
-                net.set_params(callbacks=callbacks, **criterion, **routed_callbacks)
+                # The model stays; what can change between fits without rebuilding
+                # it applies: learning rate (in place, the optimizer state is kept),
+                # batch size, training depth and tolerance, and the recipes.
+                net.set_params(
+                    callbacks=callbacks,
+                    lr=self.lr,
+                    batch_size=self.batch_size,
+                    **criterion,
+                    **routed_callbacks,
+                )
                 self._configure_recipes(net.module_)
             else:
                 net = self._new_net(
@@ -511,7 +521,7 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
         return self
 
     def _configure_recipes(self, module):
-        """Set the equilibrium recipes on the module; refuse those it cannot apply."""
+        """Set the training depth, tolerance and recipes on the module; refuse what it cannot apply."""
         module = getattr(module, "_orig_mod", module)
         active = {
             name: value
@@ -523,6 +533,8 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
             if value != default
         }
         if isinstance(module, ImplicitModule) and not isinstance(module, FixedDepthModule):
+            module.n_iter = int(self.n_iter)
+            module.tol = float(self.tol)
             module.train_states = int(self.train_states)
             module.train_depth = self.train_depth
             module.jacobian_penalty = float(self.jacobian_penalty)

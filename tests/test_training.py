@@ -149,3 +149,15 @@ def test_domain_estimator_without_weights_refuses_them():
     est = LoopedTransformerClassifier(d_model=8, n_heads=2, max_epochs=1, random_state=0)
     with pytest.raises(ValueError, match="does not support sample_weight"):
         est.fit(X, y, sample_weight=np.ones(len(X)))
+
+
+def test_warm_start_applies_the_new_depth_learning_rate_and_batch_size(data):
+    X, y = data
+    est = ImplicitRegressor(**TINY, n_iter=5, warm_start=True).fit(X, y)
+    state = est.net_.optimizer_.state_dict()["state"]
+    assert state  # Adam moments after the first fit
+    est.set_params(n_iter=12, tol=1e-6, lr=1e-4, batch_size=16, max_epochs=1).fit(X, y)
+    assert est.module_.n_iter == 12 and est.module_.tol == 1e-6
+    assert est.net_.optimizer_.param_groups[0]["lr"] == 1e-4
+    assert est.net_.batch_size == 16
+    assert est.n_epochs_ == TINY["max_epochs"] + 1

@@ -392,7 +392,6 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
         if self.architecture == "explicit":
             return
         super()._configure_recipes(module)
-        getattr(module, "_orig_mod", module).n_iter = int(self.n_iter)
 
     def _resolve_stages(self):
         """The stages of a fit from scratch, every parameter resolved (validated here)."""
@@ -450,19 +449,12 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
                 setattr(self, key, value)
 
     def _continue(self, X, y, sample_weight, epochs):
-        """Continue training the fitted net at this estimator's depth and learning rate."""
-        # A stage or set_params may have changed them since the net was built.
-        self.net_.set_params(lr=self.lr)
-        # The base compares the fitted feature count of a continued fit; LPs
-        # have none (any size is accepted), so there is nothing to compare.
-        added = "n_features_in_" not in self.__dict__
-        if added:
-            self.n_features_in_ = None
-        try:
-            return super()._fit(X, y, sample_weight, epochs=epochs)
-        finally:
-            if added:
-                self.__dict__.pop("n_features_in_", None)
+        """Continue training the fitted net at this estimator's depth and learning rate.
+
+        The base applies ``n_iter``, ``lr`` and the recipes of the current
+        stage (or of ``set_params``) to the fitted model.
+        """
+        return super()._fit(X, y, sample_weight, epochs=epochs)
 
     def _fit(self, X, y, sample_weight=None, *, epochs=None):
         """Train the stages of a fit from scratch, or continue at the estimator's parameters."""
