@@ -109,8 +109,10 @@ def _psnr_curve(est, X, y, t_max):
     """``(psnr over t, mean residual over t, t_at_95)`` from one trajectory."""
     if hasattr(est, "budget_curve"):
         curve = est.budget_curve(X, y, n_iter=t_max, lipschitz=False)
-        return [float(v) for v in curve.score], [float(v) for v in curve.residual], (
-            curve.budget_at(0.95)
+        return (
+            [float(v) for v in curve.score],
+            [float(v) for v in curve.residual],
+            (curve.budget_at(0.95)),
         )
     psnr = [peak_signal_noise_ratio(y, y_t) for y_t in est.staged_predict(X, n_iter=t_max)]
     return psnr, None, None

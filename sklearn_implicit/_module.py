@@ -144,9 +144,7 @@ class ImplicitModule(nn.Module):
             return self.step(z, u)
 
         z0 = self.init_state(u)
-        recipes = (
-            self.train_states > 1 or self.train_depth == "random" or self.jacobian_penalty > 0
-        )
+        recipes = self.train_states > 1 or self.train_depth == "random" or self.jacobian_penalty > 0
         if not (recipes and torch.is_grad_enabled()):
             z = self.backward(f, z0, solver=self.solver, max_iter=self.n_iter, tol=self.tol)
             return self.read(z, u)

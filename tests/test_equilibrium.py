@@ -148,10 +148,13 @@ def _frobenius_at_fixed_points(est, X):
     x = torch.tensor(X, dtype=torch.float32)
     with torch.no_grad():
         u = module.encode(x)
-        z, _ = module.solver(lambda z: module.step(z, u), module.init_state(u), max_iter=200, tol=1e-7)
+        z, _ = module.solver(
+            lambda z: module.step(z, u), module.init_state(u), max_iter=200, tol=1e-7
+        )
     total = 0.0
     for i in range(len(X)):
-        J = torch.autograd.functional.jacobian(lambda zi: module.step(zi[None], u[i : i + 1])[0], z[i])
+        ui = u[i : i + 1]
+        J = torch.autograd.functional.jacobian(lambda zi, ui=ui: module.step(zi[None], ui)[0], z[i])
         total += float((J**2).sum()) / z.shape[1]
     return total / len(X)
 

@@ -55,7 +55,13 @@ explicit = DeblurRegressor(architecture="explicit", max_epochs=16, lr=2e-3, **co
 explicit.fit(X_train, y_train)
 implicit = DeblurRegressor("pgd", max_epochs=6, lr=5e-3, **common).fit(X_train, y_train)
 truncated = DeblurRegressor(
-    "pgd", solver="picard", n_iter=15, tol=1e-3, backward__max_iter=8, max_epochs=6, lr=5e-3,
+    "pgd",
+    solver="picard",
+    n_iter=15,
+    tol=1e-3,
+    backward__max_iter=8,
+    max_epochs=6,
+    lr=5e-3,
     **common,
 ).fit(X_train, y_train)
 print(f"parameters: explicit {explicit.n_parameters_}, implicit {implicit.n_parameters_}")
@@ -87,13 +93,13 @@ fig.tight_layout()
 # images are perturbed along single Fourier modes (eigenvectors of the blur) of norm ``eps``
 # and the largest output/input ratio is kept. We go to five times the training depth.
 T = 5 * implicit.n_iter
-curve = implicit.budget_curve(X_test, y_test, n_iter=T, eps=1e-2, n_directions=2,
-                              random_state=0)
-short = truncated.budget_curve(X_test, y_test, n_iter=T, eps=1e-2, n_directions=2,
-                               random_state=0)
+curve = implicit.budget_curve(X_test, y_test, n_iter=T, eps=1e-2, n_directions=2, random_state=0)
+short = truncated.budget_curve(X_test, y_test, n_iter=T, eps=1e-2, n_directions=2, random_state=0)
 for t in (1, 5, 15, 30, 60, T):
-    print(f"t={t:3d}: PSNR equilibrium {curve.score[t - 1]:.2f} dB, "
-          f"truncated {short.score[t - 1]:.2f} dB")
+    print(
+        f"t={t:3d}: PSNR equilibrium {curve.score[t - 1]:.2f} dB, "
+        f"truncated {short.score[t - 1]:.2f} dB"
+    )
 print(f"95% of the gain at t = {curve.budget_at(0.95)}")
 
 fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(13, 3.5))

@@ -7,8 +7,8 @@ from sklearn.utils._param_validation import HasMethods
 from skorch import NeuralNetRegressor
 from skorch.hf import AccelerateMixin
 
-from .._regressor import ImplicitRegressor
 from .._equilibrium import EquilibriumLossMixin
+from .._regressor import ImplicitRegressor
 from .._skorch import CloudpickleStateMixin
 
 __all__ = ["AcceleratedImplicitRegressor", "AcceleratedNeuralNetRegressor"]

@@ -1,6 +1,5 @@
 """Training in stages (``LPGNNRegressor(stages=...)``) and equilibrium at test time."""
 
-import numpy as np
 import pytest
 
 from sklearn_implicit.datasets import make_linear_programs
