@@ -499,6 +499,40 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
         self.n_params_ = sum(p.numel() for p in self.net_.module_.parameters())
         return self
 
+    def export(self, n_iter=None, *, padded_shape=None):
+        """The fitted model as a plain torch module applying G exactly ``n_iter`` times.
+
+        As :meth:`BaseImplicitEstimator.export`; the input is the flat
+        encoding of :meth:`LinearPrograms.to_flat`. That encoding carries the
+        padded sizes ``(M, N)`` in its values; graph exporters
+        (``torch.export``, ONNX) need them static, so give them as
+        ``padded_shape`` (``X.padded_shape`` of the programs to run): the
+        exported module then takes LPs padded to exactly those sizes.
+
+        Parameters
+        ----------
+        n_iter : int, optional
+            Budget ``t``; default the estimator's ``n_iter``.
+        padded_shape : tuple of (int, int), optional
+            Padded numbers of constraints and variables ``(M, N)``; None
+            reads them from each input (eager use only).
+
+        Returns
+        -------
+        model : sklearn_implicit._export.FixedBudgetModel
+        """
+        model = super().export(n_iter)
+        if padded_shape is not None:
+            sizes = tuple(padded_shape)
+            if len(sizes) != 2 or not all(
+                isinstance(v, Integral) and not isinstance(v, bool) and v >= 1 for v in sizes
+            ):
+                raise ValueError(
+                    f"padded_shape must be two positive integers (M, N), got {padded_shape!r}."
+                )
+            model.module.encoder.sizes = tuple(int(v) for v in sizes)
+        return model
+
     def score(self, X, y, sample_weight=None):
         """R^2 over all (instance, variable) entries pooled, padded slots ignored.
 

@@ -59,12 +59,25 @@ class LPBatch(NamedTuple):
     var_mask: torch.Tensor  # (B, N) bool
 
 
-def unflatten_lp(x):
-    """Decode the flat encoding of :meth:`LinearPrograms.to_flat` into an :class:`LPBatch`."""
+def unflatten_lp(x, sizes=None):
+    """Decode the flat encoding of :meth:`LinearPrograms.to_flat` into an :class:`LPBatch`.
+
+    The padded sizes ``(M, N)`` are read from the header, i.e. from the
+    input's values, unless ``sizes`` gives them: graph exporters
+    (``torch.export``, ONNX) need them static.
+    """
     if x.dim() != 2 or x.shape[1] < _HEADER:
         raise ValueError("Expected a 2-D tensor in the flat LinearPrograms encoding.")
     B = x.shape[0]
-    M, N = int(x[0, 2].item()), int(x[0, 3].item())
+    if sizes is None:
+        M, N = int(x[0, 2].item()), int(x[0, 3].item())
+    else:
+        M, N = (int(v) for v in sizes)
+        if x.shape[1] != _HEADER + 2 * M + 3 * N + M * N:
+            raise ValueError(
+                f"The flat encoding has {x.shape[1]} columns; LPs padded to {M} constraints "
+                f"and {N} variables have {_HEADER + 2 * M + 3 * N + M * N}."
+            )
     o = _HEADER
     b = x[:, o : o + M]
     eq = x[:, o + M : o + 2 * M]
@@ -182,8 +195,12 @@ class LPEncoder(nn.Module):
             self.bound_limit.fill_(min(limit, float(torch.finfo(torch.float32).max)))
         return self
 
+    #: Static padded sizes ``(M, N)`` of the inputs, or None to read them from
+    #: each input's header (set on exported copies, see ``LPGNNRegressor.export``).
+    sizes = None
+
     def forward(self, x):
-        batch = unflatten_lp(x)
+        batch = unflatten_lp(x, self.sizes)
         var = batch.var / self.var_scale
         bounds = var[..., 1:].clamp(-self.bound_limit, self.bound_limit)
         return batch._replace(
