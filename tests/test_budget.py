@@ -7,7 +7,6 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.metrics import mean_absolute_error, r2_score
 
-import sklearn_implicit
 from sklearn_implicit import BudgetCurve, ImplicitRegressor
 from sklearn_implicit.theory import ReciprocalOperator
 
@@ -76,10 +75,9 @@ def test_scoring_string_and_callable(fitted):
 
 
 def test_probability_scorers_see_the_stage():
-    ImplicitClassifier = getattr(sklearn_implicit, "ImplicitClassifier", None)
-    if ImplicitClassifier is None:
-        pytest.skip("no ImplicitClassifier")
     from sklearn.metrics import log_loss
+
+    from sklearn_implicit import ImplicitClassifier
 
     rng = np.random.RandomState(0)
     X = rng.uniform(-1, 1, size=(30, 2))
