@@ -21,8 +21,9 @@ from ._module import FixedDepthModule, ImplicitModule
 from ._params import Routed, RoutedParamsMixin, doc_fragments
 from ._skorch import ArrayBatchLoader, EpochProgress, ImplicitNetRegressor
 from ._training import EarlyStoppingOnScore, WeightedLoss, canonical_weights, pack_weights
+from ._trajectory import perturbed_copies, stacked_trajectory
 from .backward import BACKWARD_MODES, BackwardMode, RandomDepth, get_backward
-from .lipschitz import GaussianDirections, LipschitzCurve, RatioCollector, reduce_ratios
+from .lipschitz import GaussianDirections, LipschitzCurve, reduce_ratios
 from .solvers import SolverInfo, get_solver
 from .utils import check_options
 
@@ -928,8 +929,8 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
                 f"(X_perturbed, norms), got {type(directions).__name__}."
             )
         X = self._validate_X(X)
-        Xp, norms = self._perturbed_copies(X, eps, n_directions, directions, random_state)
-        ratios, _, info = self._trajectory(X, (Xp, norms), max_iter=max_iter)
+        Xp, norms = perturbed_copies(self, X, eps, n_directions, directions, random_state)
+        ratios, _, info = stacked_trajectory(self, X, (Xp, norms), max_iter=max_iter)
         self._warn_info(info, explicit_budget=True)
         return LipschitzCurve(
             n_iter=np.arange(1, max_iter + 1),
@@ -1048,96 +1049,6 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
             n_directions=n_directions,
             random_state=random_state,
         )
-
-    def _perturbed_copies(self, X, eps, n_directions, directions, random_state):
-        """Perturbed copies of validated ``X`` by a direction strategy: ``(X_perturbed, norms)``.
-
-        ``X_perturbed`` holds ``r >= 1`` copies of ``X``, direction-major,
-        and ``norms`` (float64, shape ``(r * n,)``) the size of each
-        perturbation; both are checked.
-        """
-        strategy = self._default_directions() if directions is None else directions
-        Xp, norms = strategy(X, eps, int(n_directions), check_random_state(random_state))
-        n = self._n_rows(X)
-        norms = np.asarray(norms, dtype=np.float64).reshape(-1)
-        r, rest = divmod(self._n_rows(Xp), n) if n else (0, 1)
-        if n == 0 or rest or r < 1 or norms.shape != (r * n,):
-            raise ValueError(
-                f"The direction strategy returned {self._n_rows(Xp)} rows and {norms.size} "
-                f"norms for {n} samples; expected a positive multiple of {n} of each."
-            )
-        if not (np.isfinite(norms).all() and (norms > 0).all()):
-            raise ValueError("The direction strategy returned non-positive or non-finite norms.")
-        return Xp, norms
-
-    def _trajectory(self, X, perturbed=None, *, max_iter, tol=0.0, track=False, callback=None):
-        """One solve of the stacked batch ``[X, X'_1, ..., X'_r]``, chunk by chunk.
-
-        The trajectory behind :meth:`lipschitz_curve` and :meth:`budget_curve`.
-        ``perturbed`` is ``(X_perturbed, norms)`` from :meth:`_perturbed_copies`,
-        or None (``X`` alone). ``callback(start, stop, k, y_k)`` sees the
-        read-out of the rows ``start:stop`` of ``X`` (never the copies) after
-        every step ``k = 1..max_iter``; when a whole chunk stops early (at
-        ``tol``), its frozen read-out is reported for the remaining steps.
-
-        Returns
-        -------
-        ratios : ndarray of shape (max_iter, n * r), or None
-            The Lipschitz ratios, pairs sample-major (None without copies).
-        info : SolverInfo
-            The solve of the rows of ``X``.
-        info_all : SolverInfo
-            The solve of every row (copies included), for warnings.
-        """
-        n = self._n_rows(X)
-        Xp, norms = perturbed if perturbed is not None else (None, None)
-        r = 0 if perturbed is None else len(norms) // n
-        step = max(1, self._chunk_rows() // (1 + r))
-        ratios, infos, infos_all = [], [], []
-        for start in range(0, n, step):
-            stop = min(start + step, n)
-            m = stop - start
-            rows = [self._slice(X, start, stop)]
-            rows += [self._slice(Xp, j * n + start, j * n + stop) for j in range(r)]
-            collector = None
-            if r:
-                norms_c = np.concatenate([norms[j * n + start : j * n + stop] for j in range(r)])
-                collector = RatioCollector(
-                    m,
-                    r,
-                    torch.as_tensor(norms_c, dtype=torch.float64),
-                    max_iter,
-                    self._output_distance,
-                    summary=self._output_summary(),
-                )
-            last = [0, None]
-
-            def watch(s0, s1, k, y, collector=collector, start=start, stop=stop, last=last):
-                if collector is not None:
-                    collector(k, y)
-                if callback is not None:
-                    callback(start, stop, k, y[: stop - start])
-                last[:] = [k, y]
-
-            _, info = self._run(
-                self._concat(rows) if r else rows[0],
-                max_iter=max_iter,
-                tol=tol,
-                track=track,
-                callback=watch if r or callback is not None else None,
-                chunk_size=m * (1 + r),
-            )
-            if last[1] is not None:  # a chunk that stopped early keeps its answer
-                for k in range(last[0] + 1, max_iter + 1):
-                    watch(start, stop, k, last[1])
-            infos.append(info.head(m))
-            infos_all.append(info)
-            if r:
-                # Group pairs sample-major within the chunk: (T, r, n_c) -> (T, n_c * r).
-                ratio = collector.ratios.reshape(max_iter, r, m)
-                ratios.append(ratio.transpose(1, 2).reshape(max_iter, -1))
-        ratios = torch.cat(ratios, dim=1).numpy() if r else None
-        return ratios, SolverInfo.concatenate(infos), SolverInfo.concatenate(infos_all)
 
     # ------------------------------------------------------------------ pickling
     def __getstate__(self):

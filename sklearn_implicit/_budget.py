@@ -1,7 +1,7 @@
 """The test-time compute report: what each budget ``t`` buys, from one trajectory.
 
 :meth:`BaseImplicitEstimator.budget_curve` solves once for ``t = 1..T``
-(:meth:`BaseImplicitEstimator._trajectory`, the loop behind
+(:func:`~sklearn_implicit._trajectory.stacked_trajectory`, the loop behind
 ``lipschitz_curve``), keeps the read-out of every step, and scores each one
 as the estimator would score ``predict(X, n_iter=t)``: on a *stage view*, a
 shallow copy of the estimator whose ``_predict_raw`` (the one hop every
@@ -27,6 +27,7 @@ from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.metrics import check_scoring
 from sklearn.utils._param_validation import Interval, validate_params
 
+from ._trajectory import perturbed_copies, stacked_trajectory
 from .lipschitz import reduce_ratios
 
 __all__ = ["BudgetCurve", "budget_curve"]
@@ -346,7 +347,7 @@ def budget_curve(
     n = estimator._n_rows(Xv)
     perturbed = None
     if lipschitz:
-        perturbed = estimator._perturbed_copies(Xv, eps, n_directions, None, random_state)
+        perturbed = perturbed_copies(estimator, Xv, eps, n_directions, None, random_state)
     stages = [[] for _ in range(max_iter)]
     clock = _Clock(max_iter)
 
@@ -356,8 +357,8 @@ def budget_curve(
         clock.resume()
 
     clock.resume()
-    ratios, info, info_all = estimator._trajectory(
-        Xv, perturbed, max_iter=max_iter, tol=tol_, track=True, callback=keep
+    ratios, info, info_all = stacked_trajectory(
+        estimator, Xv, perturbed, max_iter=max_iter, tol=tol_, track=True, callback=keep
     )
     estimator._warn_info(info_all, explicit_budget=True)
 
