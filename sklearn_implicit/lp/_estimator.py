@@ -448,19 +448,11 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
             for key, value in before.items():
                 setattr(self, key, value)
 
-    def _continue(self, X, y, sample_weight, epochs):
-        """Continue training the fitted net at this estimator's depth and learning rate.
-
-        The base applies ``n_iter``, ``lr`` and the recipes of the current
-        stage (or of ``set_params``) to the fitted model.
-        """
-        return super()._fit(X, y, sample_weight, epochs=epochs)
-
     def _fit(self, X, y, sample_weight=None, *, epochs=None):
         """Train the stages of a fit from scratch, or continue at the estimator's parameters."""
-        if hasattr(self, "net_") and (epochs is not None or self.warm_start):
-            return self._continue(X, y, sample_weight, epochs)
-        if epochs is not None:  # partial_fit's first call: one epoch, no stages
+        if epochs is not None or (hasattr(self, "net_") and self.warm_start):
+            # partial_fit (its first call: one epoch, no stages) or a warm start: the
+            # base applies the current n_iter, lr and recipes to the fitted model.
             return super()._fit(X, y, sample_weight, epochs=epochs)
         stages = self._resolve_stages()
         for i, stage in enumerate(stages):
@@ -468,7 +460,7 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
                 continue
             with self._stage(stage):
                 if i:
-                    self._continue(X, y, sample_weight, self.max_epochs)
+                    super()._fit(X, y, sample_weight, epochs=self.max_epochs)
                 else:
                     super()._fit(X, y, sample_weight)
         self.stages_ = stages
