@@ -478,11 +478,11 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
         with torch.random.fork_rng(devices=cuda_devices):
             torch.manual_seed(seed)
             if continuing:
-                # The model (and the routed parameters it was built with) stays.
                 net = self.net_
                 # The model stays; what can change between fits without rebuilding
                 # it applies: learning rate (in place, the optimizer state is kept),
-                # batch size, training depth and tolerance, and the recipes.
+                # batch size, training depth and tolerance, the solver and backward
+                # mode (with their routed options), and the recipes.
                 net.set_params(
                     callbacks=callbacks,
                     lr=self.lr,
@@ -490,6 +490,7 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
                     **criterion,
                     **routed_callbacks,
                 )
+                self._rebuild_iteration(net.module_, routed)
                 self._configure_recipes(net.module_)
             else:
                 net = self._new_net(
@@ -520,6 +521,18 @@ class BaseImplicitEstimator(RoutedParamsMixin, BaseEstimator):
                 stacklevel=4,
             )
         return self
+
+    def _rebuild_iteration(self, module, routed):
+        """A continued fit: the current solver and backward mode replace the fitted ones.
+
+        The operator's weights stay; ``solver``, ``backward`` and their routed
+        ``solver__*`` / ``backward__*`` options take effect as ``n_iter`` and
+        ``tol`` do. Models without an iterated operator have nothing to rebuild.
+        """
+        module = getattr(module, "_orig_mod", module)
+        if isinstance(module, ImplicitModule) and not isinstance(module, FixedDepthModule):
+            module.solver = self._build_solver(routed)
+            module.backward = self._build_backward(routed)
 
     def _configure_recipes(self, module):
         """Set the training depth, tolerance and recipes on the module; refuse what it cannot apply."""

@@ -150,7 +150,10 @@ doc_fragments = {
     n_iter_no_change : int, default=10
         Patience of early stopping, in epochs.
     warm_start : bool, default=False
-        Continue training the fitted model on the next ``fit``.""",
+        Continue training the fitted model on the next ``fit``: the weights
+        and the optimizer state stay; the current ``n_iter``, ``tol``,
+        ``lr``, ``batch_size``, ``solver``, ``backward`` and training recipes
+        apply.""",
     "equilibrium": """jacobian_penalty : float, default=0.0
         Weight of a Hutchinson estimate of ``||dG/dz||_F^2 / dim`` at the
         training state, added to the loss (Bai, Koltun, Kolter 2021): keeps

@@ -161,3 +161,22 @@ def test_warm_start_applies_the_new_depth_learning_rate_and_batch_size(data):
     assert est.net_.optimizer_.param_groups[0]["lr"] == 1e-4
     assert est.net_.batch_size == 16
     assert est.n_epochs_ == TINY["max_epochs"] + 1
+
+
+def test_warm_start_applies_the_new_solver_and_backward_mode(data):
+    X, y = data
+    est = ImplicitRegressor(**TINY, n_iter=5, tol=0.0, warm_start=True).fit(X, y)
+    weights = [p.detach().clone() for p in est.module_.parameters()]
+    before = est.predict(X)
+    est.set_params(solver="anderson", solver__m=3, backward="phantom", backward__k=2, max_epochs=0)
+    est.fit(X, y)
+    assert est.module_.solver.func.__name__ == "anderson"
+    assert est.module_.solver.keywords == {"m": 3}
+    assert est.module_.backward.name == "phantom" and est.module_.backward.k == 2
+    # The weights stay: only the iteration changed.
+    assert all(torch.equal(a, b) for a, b in zip(weights, est.module_.parameters(), strict=True))
+    assert not np.allclose(est.predict(X), before)
+    # Options are checked as when the model was built: Unroll takes no k.
+    est.set_params(backward="unroll")
+    with pytest.raises(ValueError, match="k"):
+        est.fit(X, y)
