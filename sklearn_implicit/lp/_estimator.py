@@ -15,6 +15,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from .. import FixedDepthModule
 from .._base import BaseImplicitEstimator, check_float32_range
 from .._params import doc_fragments
+from ..backward import BackwardMode, RandomDepth, get_backward
 from ..lipschitz import LPBlocks
 from ._container import LinearPrograms
 from ._gnn import ExplicitLPGNNRound, ImplicitLPGNNLayer, LPEncoder, LPReadout, orthogonal_init
@@ -94,21 +95,23 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
     on a budget, so ``predict(X, n_iter=t)`` is the same for every ``t``.
 
     Training is full-batch Adam on the mean squared error (padded slots
-    ignored), backpropagating through ``n_iter`` unrolled iterations
-    (``backward="unroll"``, ``tol=0``), as the paper; like the paper it runs
-    in stages (``stages="auto"``): a shallow plain stage first (3
-    iterations, the paper's first stage), then a refinement at ``n_iter``
-    iterations with the loss averaged over ``train_states`` states of the
-    trajectory (every state up to ``n_iter`` by default; optionally with a
-    Jacobian penalty, ``jacobian_penalty``), at a tenth of the learning
-    rate. The refinement pulls every state towards the answer, so the error
-    stays near its best past the training depth (not exactly: see the
-    benchmark ``benchmarks/lp_table.py`` for how far it drifts). Trained at
-    one depth only (``stages=None`` with ``train_states=1``), the error is
-    lowest near that depth and grows again as the iterations go on;
-    trained from scratch at depth 10 the unrolled iteration diverges, and
-    with a Jacobian penalty from scratch it collapses to a constant answer:
-    hence the shallow first stage.
+    ignored). Like the paper it runs in stages (``stages="auto"``): a
+    shallow plain stage first, backpropagating through 3 unrolled
+    iterations (the paper's first stage), then a refinement at a tenth of
+    the learning rate that trains at random depths with truncated
+    backpropagation (:class:`~sklearn_implicit.backward.RandomDepth`, the
+    recurrent-depth recipe of Geiping et al. 2025): each pass draws a depth
+    with mean ``n_iter`` and a long right tail, runs it without gradient
+    and backpropagates through its last 3 steps only. The model thus learns
+    to improve the answer from any state of a long trajectory, and the
+    error stays flat far past the mean depth (the benchmark
+    ``benchmarks/lp_table.py`` measures it to 5x). Trained at one depth only
+    (``stages=None``), the error is lowest near that depth and grows again
+    as the iterations go on, by 0.46 at 20x the depth on the benchmark's
+    emb-32 model; a refinement that unrolls all ``n_iter`` steps (with the
+    loss over ``train_states`` states) drifts less but loses much of the
+    first stage's accuracy; trained from scratch at depth 10 the unrolled
+    iteration diverges: hence the shallow first stage.
 
     :meth:`lipschitz_curve` perturbs one block of the LP at a time
     (:class:`~sklearn_implicit.lipschitz.LPBlocks`, by default the nonzeros
@@ -150,7 +153,7 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
         training state, added to the loss (Bai, Koltun, Kolter 2021): keeps
         ``G`` contractive around its equilibria, so that more iterations
         than the training depth keep the answer where it is.
-    train_states : int, default=10
+    train_states : int, default=1
         The loss averages over this many states of the training trajectory,
         evenly spaced and ending at the last one (deep supervision); 1 is
         the last state only.
@@ -161,17 +164,20 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
         Training in stages, each continuing from the weights and the
         optimizer state of the one before. Each stage is a dict of
         parameters of this estimator that it overrides, among ``n_iter``,
-        ``train_states``, ``jacobian_penalty``, ``train_depth``, ``lr`` and
-        ``max_epochs`` (the epochs of that stage); the others are the
-        estimator's. ``"auto"`` is, with ``E = max_epochs``::
+        ``backward``, ``train_states``, ``jacobian_penalty``, ``train_depth``,
+        ``lr`` and ``max_epochs`` (the epochs of that stage); the others are
+        the estimator's. ``"auto"`` is, with ``E = max_epochs``::
 
             [{{"n_iter": min(3, n_iter), "train_states": 1, "jacobian_penalty": 0.0,
               "max_epochs": E - E // 4}},
-             {{"lr": lr / 10, "max_epochs": E // 4}}]
+             {{"backward": RandomDepth(k=3), "lr": lr / 10, "max_epochs": E // 4}}]
 
         a shallow plain stage (the paper's first stage), then the refinement
-        at the estimator's ``n_iter``, ``train_states`` and
-        ``jacobian_penalty``. None trains one stage with the estimator's
+        at random depths with mean ``n_iter`` and the estimator's
+        ``train_states`` and ``jacobian_penalty``. The refinement keeps the
+        estimator's ``backward`` when it is not ``"unroll"`` (the default)
+        or when ``train_depth="random"`` (which draws the depth itself).
+        None trains one stage with the estimator's
         parameters. Stages apply to a fit from scratch: ``warm_start`` and
         ``partial_fit`` continue with the estimator's parameters, and the
         explicit architecture trains one stage of ``max_epochs``.
@@ -193,8 +199,8 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
         Number of trainable parameters.
     stages_ : list of dict
         The stages trained by the last ``fit``, every parameter of each
-        resolved (``n_iter``, ``train_states``, ``jacobian_penalty``,
-        ``train_depth``, ``lr``, ``max_epochs``).
+        resolved (``n_iter``, ``backward``, ``train_states``,
+        ``jacobian_penalty``, ``train_depth``, ``lr``, ``max_epochs``).
 
     See Also
     --------
@@ -233,7 +239,18 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
     }
 
     #: Parameters a training stage may override (see ``stages``).
-    _STAGE_KEYS = ("n_iter", "train_states", "jacobian_penalty", "train_depth", "lr", "max_epochs")
+    _STAGE_KEYS = (
+        "n_iter",
+        "backward",
+        "train_states",
+        "jacobian_penalty",
+        "train_depth",
+        "lr",
+        "max_epochs",
+    )
+
+    #: Steps with gradient of the refinement stage of ``stages="auto"``.
+    _AUTO_BACKPROP_DEPTH = 3
 
     #: What :meth:`score` returns (the axis label of the displays).
     score_name = "$R^2$ (all variables pooled)"
@@ -244,7 +261,7 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
         *,
         architecture="implicit",
         n_rounds=2,
-        n_iter=10,
+        n_iter=30,
         tol=0.0,
         solver="picard",
         backward="unroll",
@@ -263,7 +280,7 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
         warm_start=False,
         compile=False,
         jacobian_penalty=0.0,
-        train_states=10,
+        train_states=1,
         train_depth="fixed",
         stages="auto",
         **kwargs,
@@ -400,6 +417,9 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
             return [own]
         if self.stages == "auto":
             epochs = int(self.max_epochs)
+            refine = {"lr": self.lr / 10, "max_epochs": epochs // 4}
+            if self.backward == "unroll" and self.train_depth == "fixed":
+                refine["backward"] = RandomDepth(k=self._AUTO_BACKPROP_DEPTH)
             stages = [
                 {
                     "n_iter": min(3, int(self.n_iter)),
@@ -407,7 +427,7 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
                     "jacobian_penalty": 0.0,
                     "max_epochs": epochs - epochs // 4,
                 },
-                {"lr": self.lr / 10, "max_epochs": epochs // 4},
+                refine,
             ]
         else:
             stages = self.stages
@@ -431,10 +451,22 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
                     f"stages[{i}] sets {unknown}; a stage may set {list(self._STAGE_KEYS)}."
                 )
             for key, value in stage.items():
+                if key == "backward":
+                    self._check_stage_backward(i, value)
+                    continue
                 if isinstance(value, bool) or not checks[key].is_satisfied_by(value):
                     raise ValueError(f"stages[{i}][{key!r}] must be {checks[key]}; got {value!r}.")
             resolved.append({**own, **stage})
         return resolved
+
+    @staticmethod
+    def _check_stage_backward(i, value):
+        """A stage's ``backward``: a mode name, a BackwardMode class or instance, or a callable."""
+        try:
+            if not isinstance(value, BackwardMode):
+                get_backward(value)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"stages[{i}]['backward'] is not a backward mode: {exc}") from None
 
     @contextlib.contextmanager
     def _stage(self, stage):
@@ -551,7 +583,7 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
 
 
 LPGNNRegressor.__doc__ = LPGNNRegressor.__doc__.format(
-    budget=doc_fragments["budget"].format(n_iter=10, tol=0.0),
+    budget=doc_fragments["budget"].format(n_iter=30, tol=0.0),
     solver=doc_fragments["solver"].format(solver="picard", backward="unroll"),
     runtime=doc_fragments["runtime"],
 )

@@ -2,6 +2,7 @@
 
 import pytest
 
+from sklearn_implicit.backward import PhantomGradient, RandomDepth, Unroll
 from sklearn_implicit.datasets import make_linear_programs
 from sklearn_implicit.lp import LPGNNRegressor, lp_relative_error
 
@@ -17,19 +18,43 @@ def test_auto_stages_are_resolved_and_train_max_epochs_in_all(data):
     X, y = data
     est = LPGNNRegressor(emb_size=4, n_iter=5, max_epochs=8, lr=1e-2, random_state=0).fit(X, y)
     first, second = est.stages_
-    assert first["n_iter"] == 3 and first["train_states"] == 1
+    assert first["n_iter"] == 3 and first["train_states"] == 1 and first["backward"] == "unroll"
     assert first["jacobian_penalty"] == 0.0 and first["max_epochs"] == 6
-    assert second["n_iter"] == 5 and second["train_states"] == 10
+    assert second["n_iter"] == 5 and second["train_states"] == 1
+    assert isinstance(second["backward"], RandomDepth) and second["backward"].k == 3
     assert second["jacobian_penalty"] == 0.0 and second["max_epochs"] == 2
     assert second["lr"] == pytest.approx(1e-3)
     assert len(est.loss_curve_) == est.n_epochs_ == 8
-    # The model ends at the estimator's own depth, recipes and learning rate.
+    # The model ends at the estimator's own depth, recipes and learning rate,
+    # and with the refinement's backward mode (truncated, at random depths).
     module = est.net_.module_
-    assert module.n_iter == 5 and module.train_states == 10 and module.jacobian_penalty == 0.0
+    assert module.n_iter == 5 and module.train_states == 1 and module.jacobian_penalty == 0.0
+    assert isinstance(module.backward, RandomDepth) and module.backward.last_depth is not None
     assert est.net_.optimizer_.param_groups[0]["lr"] == pytest.approx(1e-3)
     # Parameters are untouched by fit (scikit-learn's rule).
     assert est.get_params()["n_iter"] == 5 and est.get_params()["max_epochs"] == 8
-    assert est.lr == 1e-2 and est.stages == "auto"
+    assert est.lr == 1e-2 and est.stages == "auto" and est.backward == "unroll"
+
+
+@pytest.mark.parametrize(
+    "params, mode",
+    [({"backward": "phantom"}, PhantomGradient), ({"train_depth": "random"}, Unroll)],
+)
+def test_auto_refinement_keeps_a_chosen_backward_or_random_depth(data, params, mode):
+    X, y = data
+    est = LPGNNRegressor(emb_size=4, n_iter=4, max_epochs=4, random_state=0, **params).fit(X, y)
+    assert all("backward" not in s or s["backward"] == est.backward for s in est.stages_)
+    assert isinstance(est.net_.module_.backward, mode)
+
+
+def test_a_stage_sets_the_backward_mode(data):
+    X, y = data
+    stages = [{"n_iter": 2, "max_epochs": 2}, {"backward": RandomDepth(k=1, depth=4)}]
+    est = LPGNNRegressor(emb_size=4, n_iter=4, max_epochs=2, stages=stages, random_state=0)
+    est.fit(X, y)
+    backward = est.net_.module_.backward
+    assert isinstance(backward, RandomDepth) and backward.last_depth == (3, 1)
+    assert backward is not stages[1]["backward"]  # the parameter is not mutated
 
 
 def test_custom_stages_and_one_stage(data):
@@ -60,6 +85,8 @@ def test_stage_with_no_epochs_is_skipped_and_max_epochs_zero_builds_only(data):
         ([{"lr": -1.0}], r"stages\[0\]\['lr'\]"),
         ([{}, {"train_depth": "deep"}], r"stages\[1\]\['train_depth'\]"),
         ([{"max_epochs": True}], r"stages\[0\]\['max_epochs'\]"),
+        ([{"backward": "nope"}], r"stages\[0\]\['backward'\] is not a backward mode"),
+        ([{"backward": 3}], r"stages\[0\]\['backward'\] is not a backward mode"),
     ],
 )
 def test_invalid_stages_are_refused_at_fit(data, stages, match):
@@ -104,10 +131,10 @@ def test_warm_start_continues_at_the_new_depth_and_learning_rate(data):
 @pytest.mark.slow
 def test_error_holds_far_beyond_the_training_depth():
     # The equilibrium contract, on a tiny problem: trained with the default
-    # stages at depth 10, the test error at 5x that depth is not worse than at
-    # the training depth by more than a small margin. The check can fail: a
-    # model trained in one plain stage (no trajectory loss) drifts
-    # away past its depth by more than the margin.
+    # stages at mean depth 10, the test error at 5x that depth is not worse
+    # than at the training depth by more than a small margin. The check can
+    # fail: a model trained in one plain stage (fixed depth, full unroll)
+    # drifts away past its depth by more than the margin.
     X, y = make_linear_programs(
         80, n_constraints=4, n_variables=8, nnz=12, cache=False, random_state=0
     )
