@@ -42,10 +42,10 @@ def _run(*, quick, seed, output):
     from ._data import make_linear_programs
 
     start = time.perf_counter()
-    n_train, n_test, epochs = (200, 100, 60) if quick else (600, 200, 200)
+    n_train, n_test, epochs = (200, 100, 100) if quick else (600, 200, 200)
     X, y = make_linear_programs(n_train + n_test, random_state=seed)
     X_train, y_train, X_test, y_test = X[:n_train], y[:n_train], X[n_train:], y[n_train:]
-    common = {"emb_size": 8, "max_epochs": epochs, "random_state": seed}
+    common = {"emb_size": 8, "max_epochs": epochs, "batch_size": 50, "random_state": seed}
     implicit = LPGNNRegressor(n_iter=20, **common).fit(X_train, y_train)
     explicit = LPGNNRegressor(architecture="explicit", **common).fit(X_train, y_train)
     err_imp = lp_relative_error(y_test, implicit.predict(X_test))
