@@ -136,11 +136,16 @@ class RandomDepth(BackwardMode):
             with torch.no_grad():
                 z, _ = solver(f, z0, max_iter=r - k, tol=0.0, callback=keep if early else None)
             z = z.detach()
-        states = [f(kept[d - 1]) for d in at if d <= r - k]
-        for j in range(r - k + 1, r + 1):
-            z = f(z)
-            if j in at:
-                states.append(z)
+        # Steps with gradient are the solver's own steps (a damped solver's are damped).
+        states = [solver(f, kept[d - 1], max_iter=1, tol=0.0)[0] for d in at if d <= r - k]
+        late = {}
+
+        def keep_late(j, z):
+            if r - k + j in at:
+                late[r - k + j] = z
+
+        z, _ = solver(f, z, max_iter=k, tol=0.0, callback=keep_late)
+        states += [late.get(d, z) for d in sorted(late.keys() | ({r} & set(at)))]
         self.last_depth = (r - k, k)
         return states
 

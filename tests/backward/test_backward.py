@@ -120,3 +120,32 @@ def test_get_backward():
         W, U, x = _params(5)
         _run(PhantomGradient(tau=2.0), W, U, x)
     assert "PhantomGradient(k=5, tau=0.5)" == repr(PhantomGradient())
+
+
+@pytest.mark.parametrize("damping", [1.0, 0.5])
+def test_random_depth_takes_the_solvers_steps_with_gradient(damping):
+    # The last k steps (with gradient) and the one-step early states are the
+    # solver's own steps: with a damped solver they are damped, so the state and
+    # its gradient equal those of a full differentiable solve of the same depth.
+    from functools import partial
+
+    from sklearn_implicit.backward import RandomDepth
+
+    solver = partial(picard, damping=damping)
+    w = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+
+    def f(z):
+        return w * torch.tanh(z) + 1.0
+
+    z0 = torch.zeros(3, 2, dtype=torch.float64)
+    mode = RandomDepth(k=2, depth=6)
+    states = mode.trajectory(f, z0, solver=solver, max_iter=6, tol=0.0, depths=(2, 6))
+    assert mode.last_depth == (4, 2) and len(states) == 2
+    for depth, state in zip((2, 6), states, strict=True):
+        reference, _ = solver(f, z0, max_iter=depth, tol=0.0)
+        torch.testing.assert_close(state, reference)
+    # The gradient flows through the last k solver steps only (truncated).
+    (g,) = torch.autograd.grad(states[-1].sum(), w)
+    z4 = solver(f, z0, max_iter=4, tol=0.0)[0].detach()
+    (g_ref,) = torch.autograd.grad(solver(f, z4, max_iter=2, tol=0.0)[0].sum(), w)
+    torch.testing.assert_close(g, g_ref)
