@@ -1,6 +1,7 @@
 """Training in stages (``LPGNNRegressor(stages=...)``) and equilibrium at test time."""
 
 import pytest
+import torch
 
 from sklearn_implicit.backward import PhantomGradient, RandomDepth, Unroll
 from sklearn_implicit.datasets import make_linear_programs
@@ -126,6 +127,16 @@ def test_warm_start_continues_at_the_new_depth_and_learning_rate(data):
     assert est.net_.optimizer_.param_groups[0]["lr"] == pytest.approx(5e-4)
     est.partial_fit(X, y)
     assert est.n_epochs_ == 7
+
+
+def test_a_continued_fit_of_no_epochs_damps_the_fitted_iteration(data):
+    X, y = data
+    est = LPGNNRegressor(emb_size=4, n_iter=4, max_epochs=4, random_state=0).fit(X, y)
+    weights = [p.detach().clone() for p in est.net_.module_.parameters()]
+    est.set_params(warm_start=True, max_epochs=0, solver__damping=0.5).fit(X, y)
+    module = est.net_.module_
+    assert module.solver.keywords == {"damping": 0.5} and est.n_epochs_ == 4
+    assert all(torch.equal(a, b) for a, b in zip(weights, module.parameters(), strict=True))
 
 
 @pytest.mark.slow
