@@ -40,6 +40,11 @@ class _AndersonRule(StepRule):
         x, fx = point.reshape(bsz, -1), fz.reshape(bsz, -1)
         k = state["k"] + 1
         Xh, Fh = state["Xh"], state["Fh"]
+        if torch.is_grad_enabled() and (x.requires_grad or fx.requires_grad):
+            # A differentiable (unrolled) solve: earlier steps saved these
+            # histories for their backward pass, so write into copies.
+            Xh, Fh = Xh.clone(), Fh.clone()
+            state.update(Xh=Xh, Fh=Fh)
         slot = (k - 1) % m
         Xh[:, slot] = x
         Fh[:, slot] = fx

@@ -158,12 +158,14 @@ class _Tracker:
             self.residual = torch.where(upd, res, self.residual)
             if self.track:
                 self.trace.append(self.residual.clone())
-        self.diverged |= newly_div
-        self.active &= ~newly_div
+        # Out of place: a differentiable step (unrolled Anderson) saves the mask
+        # ``active`` it was given for its backward pass.
+        self.diverged = self.diverged | newly_div
+        self.active = self.active & ~newly_div
         if self.tol > 0 and res is not None:
             conv = upd & (res <= self.tol)
-            self.converged |= conv
-            self.active &= ~conv
+            self.converged = self.converged | conv
+            self.active = self.active & ~conv
             return self._done(k, ~self.active.any())
         return False
 

@@ -220,3 +220,28 @@ def test_callback_sees_every_step_once_when_a_sample_diverges(solver, tol):
     assert steps == list(range(1, len(steps) + 1))
     assert info.diverged.tolist() == [True, False]
     assert torch.isfinite(z).all()
+
+
+@pytest.mark.parametrize("solver", [picard, anderson])
+@pytest.mark.parametrize("tol", [0.0, 1e-6])
+def test_unrolled_solve_is_differentiable_past_the_history(solver, tol):
+    # Backpropagation through the solver's own steps (Unroll, RandomDepth's last
+    # steps): more steps than Anderson's history, and samples freezing at tol,
+    # must not break autograd; the gradient matches central differences (float64).
+    A = torch.randn(3, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 0.3
+
+    def solve(w):
+        def f(z):
+            return w * torch.tanh(z @ A) + 1.0
+
+        z0 = torch.zeros(4, 3, dtype=torch.float64)
+        return solver(f, z0, max_iter=9, tol=tol, **({"m": 3} if solver is anderson else {}))[0]
+
+    w = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
+    (grad,) = torch.autograd.grad(solve(w).sum(), w)
+    h = 1e-6
+    fd = (
+        solve(torch.tensor(0.5 + h, dtype=torch.float64)).sum()
+        - solve(torch.tensor(0.5 - h, dtype=torch.float64)).sum()
+    ) / (2 * h)
+    torch.testing.assert_close(grad, fd, rtol=1e-6, atol=1e-8)
