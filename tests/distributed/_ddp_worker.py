@@ -46,6 +46,11 @@ def main(out, backward, batch_size):
             loss=np.array(est.loss_curve_),
             wrapped=type(state).__name__,
         )
+    # A clean shutdown: a rank that exits while the process group's threads still
+    # run can abort ("terminate called without an active exception").
+    ps.wait_for_everyone()
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":
