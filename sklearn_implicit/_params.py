@@ -163,7 +163,7 @@ doc_fragments = {
         The loss averages over this many states of the training trajectory,
         evenly spaced and ending at the last one (deep supervision, the
         fixed-point correction of Bai et al. 2022); 1 is the last state only.
-    train_depth : {{"fixed", "random"}}, default="fixed"
+    train_depth : {"fixed", "random"}, default="fixed"
         Training depth: ``n_iter`` for every mini-batch, or (``"random"``)
         drawn per mini-batch from a Poisson log-normal with mean ``n_iter``
         (Huginn), so that the model does not specialise to one budget.

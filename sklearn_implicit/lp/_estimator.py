@@ -160,18 +160,7 @@ class LPGNNRegressor(RegressorMixin, BaseImplicitEstimator):
     compile : bool, default=False
         Compile the module with ``torch.compile`` for training (skorch's
         ``compile``; needs a C++ compiler on the CPU).
-    jacobian_penalty : float, default=0.0
-        Weight of a Hutchinson estimate of ``||dG/dz||_F^2 / dim`` at the
-        training state, added to the loss (Bai, Koltun, Kolter 2021): keeps
-        ``G`` contractive around its equilibria, so that more iterations
-        than the training depth keep the answer where it is.
-    train_states : int, default=1
-        The loss averages over this many states of the training trajectory,
-        evenly spaced and ending at the last one (deep supervision); 1 is
-        the last state only.
-    train_depth : {{"fixed", "random"}}, default="fixed"
-        Training depth: ``n_iter`` for every mini-batch, or (``"random"``)
-        drawn per mini-batch from a Poisson log-normal with mean ``n_iter``.
+    {equilibrium}
     stages : "auto", list of dict or None, default="auto"
         Training in stages, each continuing from the weights and the
         optimizer state of the one before. Each stage is a dict of
@@ -598,4 +587,5 @@ LPGNNRegressor.__doc__ = LPGNNRegressor.__doc__.format(
     budget=doc_fragments["budget"].format(n_iter=30, tol=0.0),
     solver=doc_fragments["solver"].format(solver="picard", backward="unroll"),
     runtime=doc_fragments["runtime"],
+    equilibrium=doc_fragments["equilibrium"],
 )
