@@ -138,14 +138,14 @@ class RandomDepth(BackwardMode):
             z = z.detach()
         # Steps with gradient are the solver's own steps (a damped solver's are damped).
         states = [solver(f, kept[d - 1], max_iter=1, tol=0.0)[0] for d in at if d <= r - k]
-        late = {}
+        late = {}  # the requested depths among the last k (r is always one of them)
 
         def keep_late(j, z):
             if r - k + j in at:
                 late[r - k + j] = z
 
-        z, _ = solver(f, z, max_iter=k, tol=0.0, callback=keep_late)
-        states += [late.get(d, z) for d in sorted(late.keys() | ({r} & set(at)))]
+        solver(f, z, max_iter=k, tol=0.0, callback=keep_late)
+        states += [late[d] for d in sorted(late)]
         self.last_depth = (r - k, k)
         return states
 
